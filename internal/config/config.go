@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the worker and the CLI need to reach the stack.
+type Config struct {
+	// TemporalAddress is the Temporal frontend (TEMPORAL_ADDRESS).
+	TemporalAddress string
+	// TemporalNamespace is the namespace runs live in (TEMPORAL_NAMESPACE).
+	TemporalNamespace string
+	// TaskQueue is the queue the worker polls (PROVISIO_TASK_QUEUE).
+	TaskQueue string
+	// UIURL is the Temporal UI base URL printed in links (TEMPORAL_UI_URL).
+	UIURL string
+	// StoreURL is the PostgreSQL database holding the project's own tables
+	// (PROVISIO_DB_URL; defaults to PG_URL's server, database "provisio").
+	StoreURL string
+	// PolicyFile is the policy YAML (PROVISIO_POLICY).
+	PolicyFile string
+	// RosterFile is the HR roster the CLI looks people up in (PROVISIO_ROSTER).
+	RosterFile string
+	// LDAP, Postgres and SCIM configure the three target applications.
+	LDAP     LDAP
+	Postgres Postgres
+	SCIM     SCIM
+	// ShutdownTimeout bounds how long the worker waits for running
+	// activities on shutdown (PROVISIO_SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+}
+
+// LDAP configures the directory connector.
+type LDAP struct {
+	URL      string // LDAP_URL
+	BindDN   string // LDAP_BIND_DN
+	Password string // LDAP_BIND_PASSWORD (secret)
+	BaseDN   string // LDAP_BASE_DN
+	PeopleDN string // LDAP_PEOPLE_DN, default ou=people,<base>
+	GroupsDN string // LDAP_GROUPS_DN, default ou=groups,<base>
+	// StartTLS upgrades a plain connection (LDAP_STARTTLS=true).
+	StartTLS bool
+}
+
+// Postgres configures the PostgreSQL roles connector.
+type Postgres struct {
+	URL string // PG_URL (may hold a password: secret)
+}
+
+// SCIM configures the SCIM connector.
+type SCIM struct {
+	URL   string // SCIM_URL
+	Token string // SCIM_TOKEN (secret)
+}
+
+// Defaults for the local stack started by `make stack`.
+const (
+	DefaultTemporalAddress = "127.0.0.1:7233"
+	DefaultUIURL           = "http://127.0.0.1:8233"
+	DefaultNamespace       = "default"
+	DefaultTaskQueue       = "provisioning"
+	DefaultPGURL           = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	DefaultLDAPURL         = "ldap://127.0.0.1:3389"
+	DefaultLDAPBase        = "dc=example,dc=com"
+	DefaultSCIMURL         = "http://127.0.0.1:8280/scim/v2"
+	DefaultPolicyFile      = "deployments/demo/policy.yaml"
+	DefaultRosterFile      = "deployments/demo/roster.csv"
+	// StoreDatabase is the database name of the project's own tables.
+	StoreDatabase = "provisio"
+)
+
+// FromEnv returns the defaults overridden by the environment.
+func FromEnv() (Config, error) { return FromLookup(os.LookupEnv) }
+
+// FromLookup is FromEnv with an injectable lookup, for tests.
+func FromLookup(lookup func(string) (string, bool)) (Config, error) {
+	get := func(key, def string) string {
+		if v, ok := lookup(key); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	c := Config{
+		TemporalAddress:   get("TEMPORAL_ADDRESS", DefaultTemporalAddress),
+		TemporalNamespace: get("TEMPORAL_NAMESPACE", DefaultNamespace),
+		TaskQueue:         get("PROVISIO_TASK_QUEUE", DefaultTaskQueue),
+		UIURL:             strings.TrimRight(get("TEMPORAL_UI_URL", DefaultUIURL), "/"),
+		PolicyFile:        get("PROVISIO_POLICY", DefaultPolicyFile),
+		RosterFile:        get("PROVISIO_ROSTER", DefaultRosterFile),
+		Postgres:          Postgres{URL: get("PG_URL", DefaultPGURL)},
+		SCIM:              SCIM{URL: get("SCIM_URL", DefaultSCIMURL), Token: get("SCIM_TOKEN", "dev-scim-token")},
+	}
+	base := get("LDAP_BASE_DN", DefaultLDAPBase)
+	c.LDAP = LDAP{
+		URL:      get("LDAP_URL", DefaultLDAPURL),
+		BindDN:   get("LDAP_BIND_DN", "cn=admin,"+base),
+		Password: get("LDAP_BIND_PASSWORD", "admin"),
+		BaseDN:   base,
+		PeopleDN: get("LDAP_PEOPLE_DN", "ou=people,"+base),
+		GroupsDN: get("LDAP_GROUPS_DN", "ou=groups,"+base),
+	}
+	var err error
+	if v := get("LDAP_STARTTLS", ""); v != "" {
+		if c.LDAP.StartTLS, err = strconv.ParseBool(v); err != nil {
+			return Config{}, fmt.Errorf("LDAP_STARTTLS: want true or false, got %q", v)
+		}
+	}
+	c.ShutdownTimeout = 30 * time.Second
+	if v := get("PROVISIO_SHUTDOWN_TIMEOUT", ""); v != "" {
+		if c.ShutdownTimeout, err = time.ParseDuration(v); err != nil {
+			return Config{}, fmt.Errorf("PROVISIO_SHUTDOWN_TIMEOUT: %w", err)
+		}
+	}
+	// The store URL is derived from PG_URL only when it is not given, so an
+	// explicit PROVISIO_DB_URL works whatever form PG_URL takes.
+	if c.StoreURL = get("PROVISIO_DB_URL", ""); c.StoreURL == "" {
+		if c.StoreURL, err = WithDatabase(c.Postgres.URL, StoreDatabase); err != nil {
+			return Config{}, fmt.Errorf("PG_URL (set PROVISIO_DB_URL to name the store database directly): %w", err)
+		}
+	}
+	return c, nil
+}
+
+// String describes the configuration with every secret redacted, so it can
+// be logged at start-up.
+func (c Config) String() string {
+	return fmt.Sprintf("temporal=%s namespace=%s queue=%s ui=%s store=%s ldap=%s pg=%s scim=%s policy=%s",
+		c.TemporalAddress, c.TemporalNamespace, c.TaskQueue, c.UIURL, Redact(c.StoreURL),
+		Redact(c.LDAP.URL), Redact(c.Postgres.URL), Redact(c.SCIM.URL), c.PolicyFile)
+}
+
+// RunURL is the Temporal UI page of one workflow run.
+func (c Config) RunURL(workflowID, runID string) string {
+	u := fmt.Sprintf("%s/namespaces/%s/workflows/%s", c.UIURL, pathEscape(c.TemporalNamespace), pathEscape(workflowID))
+	if runID != "" {
+		u += "/" + pathEscape(runID) + "/history"
+	}
+	return u
+}
