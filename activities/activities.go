@@ -1,0 +1,230 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/provisio-dev/provisio/connectors"
+	"github.com/provisio-dev/provisio/internal/hr"
+)
+
+// UsernameReserver hands out the one stable username of a person.
+type UsernameReserver interface {
+	Reserve(ctx context.Context, employeeID, given, family string) (string, error)
+}
+
+// Planner turns a person into the access they should have.
+type Planner interface {
+	PlanAccess(ctx context.Context, p hr.Person) (PlanAccessResult, error)
+}
+
+// Activities carries the dependencies of every activity. Register one
+// instance with the worker; workflows call its methods through a typed nil
+// pointer.
+type Activities struct {
+	// Connectors are the target applications by name.
+	Connectors map[string]connectors.Connector
+	// Usernames reserves usernames.
+	Usernames UsernameReserver
+	// Planner decides access from policy.
+	Planner Planner
+}
+
+// ReserveUsernameInput names the person a username is for.
+type ReserveUsernameInput struct {
+	EmployeeID string `json:"employeeId"`
+	GivenName  string `json:"givenName"`
+	FamilyName string `json:"familyName"`
+}
+
+// ReserveUsernameResult is the reserved username.
+type ReserveUsernameResult struct {
+	Username string `json:"username"`
+}
+
+// ReserveUsername returns the person's username, deriving and reserving it
+// on first call; later calls return the same one.
+func (a *Activities) ReserveUsername(ctx context.Context, in ReserveUsernameInput) (ReserveUsernameResult, error) {
+	if !hr.ValidEmployeeID(in.EmployeeID) {
+		return ReserveUsernameResult{}, invalid("ReserveUsername", "employee ID %q is not E + 6 digits", in.EmployeeID)
+	}
+	u, err := a.Usernames.Reserve(ctx, in.EmployeeID, in.GivenName, in.FamilyName)
+	if err != nil {
+		return ReserveUsernameResult{}, classify("usernames", "ReserveUsername", err)
+	}
+	return ReserveUsernameResult{Username: u}, nil
+}
+
+// PlanAccessInput is the person to plan for.
+type PlanAccessInput struct {
+	Person hr.Person `json:"person"`
+}
+
+// PlanAccessResult is the access a person should hold, per application,
+// with the policy version that decided it. Recording it in the history (as
+// an activity result) keeps the "why" of every grant with the run.
+type PlanAccessResult struct {
+	PolicyVersion string `json:"policyVersion"`
+	// Applications is the access granted without a human step, sorted.
+	Applications []AppAccess `json:"applications"`
+	// Deferred is planned access this process does not grant by itself
+	// (approval needed, or temporary-only), with the reason.
+	Deferred []DeferredAccess `json:"deferred,omitempty"`
+	// Reasons explains each granted entitlement ("app/entitlement" -> the
+	// rules and roles behind it), for the audit trail.
+	Reasons map[string][]string `json:"reasons,omitempty"`
+}
+
+// DeferredAccess is planned access left for a later, human-approved step.
+type DeferredAccess struct {
+	Application string `json:"application"`
+	Entitlement string `json:"entitlement"`
+	Reason      string `json:"reason"`
+}
+
+// AppAccess is the planned access in one application.
+type AppAccess struct {
+	Application  string   `json:"application"`
+	Entitlements []string `json:"entitlements,omitempty"`
+}
+
+// PlanAccess asks policy what the person should hold. Running it as an
+// activity records the plan and its policy version in the history.
+func (a *Activities) PlanAccess(ctx context.Context, in PlanAccessInput) (PlanAccessResult, error) {
+	if err := in.Person.Validate(); err != nil {
+		return PlanAccessResult{}, invalid("PlanAccess", "%v", err)
+	}
+	res, err := a.Planner.PlanAccess(ctx, in.Person)
+	if err != nil {
+		return PlanAccessResult{}, classify("policy", "PlanAccess", err)
+	}
+	for _, app := range res.Applications {
+		if _, ok := a.Connectors[app.Application]; !ok {
+			return PlanAccessResult{}, invalid("PlanAccess", "policy plans access in application %q, which this worker has no connector for", app.Application)
+		}
+	}
+	return res, nil
+}
+
+// EnsureAccountInput asks for one account in one application.
+type EnsureAccountInput struct {
+	App      string             `json:"app"`
+	Account  connectors.Account `json:"account"`
+	Disabled bool               `json:"disabled,omitempty"`
+}
+
+// EnsureAccount creates or updates the account (create-if-absent).
+func (a *Activities) EnsureAccount(ctx context.Context, in EnsureAccountInput) (connectors.EnsureAccountResponse, error) {
+	c, err := a.connector(in.App, "EnsureAccount")
+	if err != nil {
+		return connectors.EnsureAccountResponse{}, err
+	}
+	res, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: in.Account, Disabled: in.Disabled})
+	return res, classify(in.App, "EnsureAccount", err)
+}
+
+// EntitlementInput names one entitlement of one account.
+type EntitlementInput struct {
+	App         string `json:"app"`
+	Username    string `json:"username"`
+	Entitlement string `json:"entitlement"`
+}
+
+// GrantEntitlement adds the entitlement (no change if already held).
+func (a *Activities) GrantEntitlement(ctx context.Context, in EntitlementInput) (connectors.EntitlementResponse, error) {
+	c, err := a.connector(in.App, "GrantEntitlement")
+	if err != nil {
+		return connectors.EntitlementResponse{}, err
+	}
+	res, err := c.GrantEntitlement(ctx, connectors.EntitlementRequest{Username: in.Username, Entitlement: in.Entitlement})
+	return res, classify(in.App, "GrantEntitlement", err)
+}
+
+// RevokeEntitlement removes the entitlement. An account that is already gone
+// holds nothing, so that is success too.
+func (a *Activities) RevokeEntitlement(ctx context.Context, in EntitlementInput) (connectors.EntitlementResponse, error) {
+	c, err := a.connector(in.App, "RevokeEntitlement")
+	if err != nil {
+		return connectors.EntitlementResponse{}, err
+	}
+	res, err := c.RevokeEntitlement(ctx, connectors.EntitlementRequest{Username: in.Username, Entitlement: in.Entitlement})
+	if connectors.IsNotFound(err) {
+		return connectors.EntitlementResponse{}, nil
+	}
+	return res, classify(in.App, "RevokeEntitlement", err)
+}
+
+// AccountInput names one account in one application.
+type AccountInput struct {
+	App      string `json:"app"`
+	Username string `json:"username"`
+}
+
+// EnableAccount lifts a disable (e.g. on the start date).
+func (a *Activities) EnableAccount(ctx context.Context, in AccountInput) (connectors.EnableResponse, error) {
+	c, err := a.connector(in.App, "EnableAccount")
+	if err != nil {
+		return connectors.EnableResponse{}, err
+	}
+	res, err := c.EnableAccount(ctx, connectors.AccountRequest{Username: in.Username})
+	return res, classify(in.App, "EnableAccount", err)
+}
+
+// DisableAccount blocks logins and ends sessions.
+func (a *Activities) DisableAccount(ctx context.Context, in AccountInput) (connectors.DisableResponse, error) {
+	c, err := a.connector(in.App, "DisableAccount")
+	if err != nil {
+		return connectors.DisableResponse{}, err
+	}
+	res, err := c.DisableAccount(ctx, connectors.AccountRequest{Username: in.Username})
+	return res, classify(in.App, "DisableAccount", err)
+}
+
+// DeleteAccount removes the account (delete-if-present).
+func (a *Activities) DeleteAccount(ctx context.Context, in AccountInput) (connectors.DeleteResponse, error) {
+	c, err := a.connector(in.App, "DeleteAccount")
+	if err != nil {
+		return connectors.DeleteResponse{}, err
+	}
+	res, err := c.DeleteAccount(ctx, connectors.AccountRequest{Username: in.Username})
+	return res, classify(in.App, "DeleteAccount", err)
+}
+
+func (a *Activities) connector(app, op string) (connectors.Connector, error) {
+	c, ok := a.Connectors[app]
+	if !ok {
+		return nil, invalid(op, "no connector for application %q", app)
+	}
+	return c, nil
+}
+
+// invalid is an input error typed InvalidInput, which every workflow retry
+// policy lists as non-retryable: the same input fails the same way.
+func invalid(op, format string, args ...any) error {
+	return temporal.NewApplicationError(op+": "+fmt.Sprintf(format, args...), string(connectors.KindInvalid))
+}
+
+// classify turns a connector error into an ApplicationError typed by its
+// kind, so each workflow's retry policy decides what is worth retrying. Only
+// the message travels: connector messages are secret-free by contract, and
+// the other callers (username store, policy) wrap driver errors that carry
+// no credentials. The cause is not attached, so nothing else of it reaches
+// the history.
+func classify(app, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	kind := connectors.KindOf(err)
+	var ce *connectors.Error
+	msg := err.Error()
+	if !errors.As(err, &ce) {
+		msg = fmt.Sprintf("%s %s: %s: %v", app, op, kind, err)
+	}
+	return temporal.NewApplicationError(msg, string(kind))
+}

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/provisio-dev/provisio/activities"
+	"github.com/provisio-dev/provisio/connectors"
+	"github.com/provisio-dev/provisio/connectors/ldap"
+	"github.com/provisio-dev/provisio/connectors/postgres"
+	"github.com/provisio-dev/provisio/connectors/scim"
+	"github.com/provisio-dev/provisio/internal/config"
+	"github.com/provisio-dev/provisio/internal/store"
+	"github.com/provisio-dev/provisio/internal/tclient"
+	"github.com/provisio-dev/provisio/internal/username"
+	"github.com/provisio-dev/provisio/workflows"
+)
+
+// Register registers every workflow and the activities with a worker (or a
+// replayer, or a test environment).
+func Register(r worker.Registry, a *activities.Activities) {
+	r.RegisterWorkflow(workflows.Onboarding)
+	r.RegisterActivity(a)
+}
+
+// Deps are the long-lived dependencies of the activities; Close releases
+// them.
+type Deps struct {
+	Activities *activities.Activities
+	closers    []func()
+}
+
+// Close releases connections in reverse order of opening.
+func (d *Deps) Close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// NewDeps connects the store, the policy and every connector. On error,
+// whatever was opened is closed again.
+func NewDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *Deps, err error) {
+	d := &Deps{Activities: &activities.Activities{}}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	pool, err := store.Open(ctx, cfg.StoreURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	d.closers = append(d.closers, pool.Close)
+	d.Activities.Usernames = username.NewReserver(pool)
+
+	planner, err := newPolicyPlanner(ctx, cfg.PolicyFile, logger)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, planner.stop)
+	d.Activities.Planner = planner
+
+	conns, closeConns, err := NewConnectors(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, closeConns)
+	d.Activities.Connectors = conns
+	return d, nil
+}
+
+// NewConnectors builds the connector of every target application from cfg,
+// keyed by connector name, and a function that closes them in reverse order
+// of opening. On error, whatever was opened is closed again. NewDeps and the
+// demo seeding command share it, so both talk to the same applications.
+func NewConnectors(ctx context.Context, cfg config.Config) (_ map[string]connectors.Connector, closeAll func(), err error) {
+	conns := map[string]connectors.Connector{}
+	var opened []connectors.Connector
+	closeAll = func() {
+		for i := len(opened) - 1; i >= 0; i-- {
+			_ = opened[i].Close()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	add := func(c connectors.Connector) {
+		conns[c.Name()] = c
+		opened = append(opened, c)
+	}
+	lc, err := ldap.New(ctx, ldap.Config{
+		URL: cfg.LDAP.URL, BindDN: cfg.LDAP.BindDN, BindPassword: cfg.LDAP.Password,
+		PeopleDN: cfg.LDAP.PeopleDN, GroupsDN: cfg.LDAP.GroupsDN, StartTLS: cfg.LDAP.StartTLS,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ldap connector: %w", err)
+	}
+	add(lc)
+	pc, err := postgres.New(ctx, postgres.Config{URL: cfg.Postgres.URL})
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres connector: %w", err)
+	}
+	add(pc)
+	sc, err := scim.New(scim.Config{
+		BaseURL: cfg.SCIM.URL, Token: cfg.SCIM.Token,
+		HTTPClient: &http.Client{Timeout: 20 * time.Second},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("scim connector: %w", err)
+	}
+	add(sc)
+	return conns, closeAll, nil
+}
+
+// Run connects everything and serves the task queue until ctx ends.
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	deps, err := NewDeps(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	c, err := tclient.Dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return Serve(ctx, c, cfg, deps.Activities, logger)
+}
+
+// Serve runs a worker on cfg.TaskQueue until ctx ends, then stops it,
+// letting running activities finish within cfg.ShutdownTimeout.
+func Serve(ctx context.Context, c client.Client, cfg config.Config, a *activities.Activities, logger *slog.Logger) error {
+	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	Register(w, a)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info("Worker started", "taskQueue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	<-ctx.Done()
+	logger.Info("Worker stopping")
+	w.Stop()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

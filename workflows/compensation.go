@@ -1,0 +1,51 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+)
+
+// undoStep is one compensating action, recorded before the step it undoes
+// runs: a step whose activity timed out may still have taken effect, so its
+// undo must exist whatever the outcome. Every undo is idempotent.
+type undoStep struct {
+	summary string
+	run     func(ctx workflow.Context) error
+}
+
+// saga collects the undo steps of one application in order.
+type saga struct {
+	steps []undoStep
+}
+
+func (s *saga) add(summary string, run func(ctx workflow.Context) error) {
+	s.steps = append(s.steps, undoStep{summary: summary, run: run})
+}
+
+// compensate runs the undo steps of every saga, each saga in reverse order
+// and the sagas in parallel (applications are independent), on a
+// disconnected context so it also runs after the workflow was cancelled.
+// It returns only when every undo finished; undo activities retry until they
+// succeed, so an error here means input that can never be undone.
+func compensate(ctx workflow.Context, sagas []*saga) []error {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	errs := make([]error, len(sagas))
+	wg := workflow.NewWaitGroup(dctx)
+	for i, s := range sagas {
+		if len(s.steps) == 0 {
+			continue
+		}
+		wg.Add(1)
+		workflow.Go(dctx, func(gctx workflow.Context) {
+			defer wg.Done()
+			for j := len(s.steps) - 1; j >= 0; j-- {
+				if err := s.steps[j].run(gctx); err != nil {
+					workflow.GetLogger(gctx).Error("Compensation step failed", "step", s.steps[j].summary, "error", err)
+					errs[i] = err
+				}
+			}
+		})
+	}
+	wg.Wait(dctx)
+	return errs
+}

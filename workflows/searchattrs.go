@@ -1,0 +1,48 @@
+package workflows
+
+import "go.temporal.io/sdk/temporal"
+
+// Typed search attributes, registered on the namespace by the launcher
+// (deployments/temporal/search_attributes.txt must list the same names).
+// They hold employee IDs and states only, never personal data, because
+// search attributes are not encrypted.
+var (
+	// AttrEmployeeID is the HR key of the person a run is about.
+	AttrEmployeeID = temporal.NewSearchAttributeKeyKeyword("EmployeeId")
+	// AttrLifecycleEvent is joiner, mover, leaver or temporary-access.
+	AttrLifecycleEvent = temporal.NewSearchAttributeKeyKeyword("LifecycleEvent")
+	// AttrLifecycleState is the run's current step (see the State constants).
+	AttrLifecycleState = temporal.NewSearchAttributeKeyKeyword("LifecycleState")
+	// AttrWaitingApprovers lists the employee IDs a run waits for.
+	AttrWaitingApprovers = temporal.NewSearchAttributeKeyKeywordList("WaitingApprovers")
+	// AttrApplicationsTouched lists the applications a run changed.
+	AttrApplicationsTouched = temporal.NewSearchAttributeKeyKeywordList("ApplicationsTouched")
+	// AttrNeedsAttention marks a run an operator should look at.
+	AttrNeedsAttention = temporal.NewSearchAttributeKeyBool("NeedsAttention")
+)
+
+// SearchAttributes lists every key this package declares, for the check
+// against the launcher's registration file.
+func SearchAttributes() []temporal.SearchAttributeKey {
+	return []temporal.SearchAttributeKey{
+		AttrEmployeeID, AttrLifecycleEvent, AttrLifecycleState,
+		AttrWaitingApprovers, AttrApplicationsTouched, AttrNeedsAttention,
+	}
+}
+
+// Lifecycle events, the values of AttrLifecycleEvent.
+const (
+	EventJoiner = "joiner"
+)
+
+// Lifecycle states, the values of AttrLifecycleState.
+const (
+	StatePlanning     = "planning"
+	StateProvisioning = "provisioning"
+	StateWaitingStart = "waiting-start-date"
+	StateEnabling     = "enabling"
+	StateCompensating = "compensating"
+	StateCompleted    = "completed"
+	StateFailed       = "failed"
+	StateCancelled    = "cancelled"
+)
