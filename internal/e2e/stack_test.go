@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/provisio-dev/provisio/internal/app"
+	"github.com/provisio-dev/provisio/internal/config"
+	"github.com/provisio-dev/provisio/internal/tclient"
+)
+
+// repoRoot is the module root, found from this file's location.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// testConfig is the environment's config with a task queue of its own, so a
+// worker started by `make run` never takes this test's tasks.
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
+	cfg, err := config.FromEnv()
+	require.NoError(t, err)
+	cfg.TaskQueue = fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	cfg.PolicyFile = filepath.Join(repoRoot(t), config.DefaultPolicyFile)
+	cfg.RosterFile = filepath.Join(repoRoot(t), config.DefaultRosterFile)
+	cfg.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+// startWorker runs the production worker wiring for the length of the test.
+// The stack must be up: a missing server fails the test, it never skips.
+func startWorker(t *testing.T, cfg config.Config) (client.Client, *app.Deps) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	deps, err := app.NewDeps(ctx, cfg, logger)
+	require.NoError(t, err, "the stack must be up: run `make stack`")
+	c, err := tclient.Dial(ctx, cfg, logger)
+	require.NoError(t, err, "the stack must be up: run `make stack`")
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := app.Serve(ctx, c, cfg, deps.Activities, logger); err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		c.Close()
+		deps.Close()
+	})
+	return c, deps
+}
+
+// newEmployeeID returns an employee ID no earlier run used (E9xxxxx), so
+// each test run starts fresh workflows.
+func newEmployeeID(t *testing.T) string {
+	t.Helper()
+	n, err := rand.Int(rand.Reader, big.NewInt(100000))
+	require.NoError(t, err)
+	return fmt.Sprintf("E9%05d", n.Int64())
+}
+
+// buildStarter builds the CLI once per test binary.
+func buildStarter(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "starter")
+	cmd := exec.Command("go", "build", "-o", bin, "./starter")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "build starter: %s", out)
+	return bin
+}
+
+// runCLI runs the starter binary with the test's config in its environment.
+func runCLI(t *testing.T, bin string, cfg config.Config, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(),
+		"PROVISIO_TASK_QUEUE="+cfg.TaskQueue,
+		"PROVISIO_POLICY="+cfg.PolicyFile,
+		"PROVISIO_ROSTER="+cfg.RosterFile,
+	)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
