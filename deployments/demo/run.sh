@@ -5,14 +5,25 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 DATA_DIR="${DATA_DIR:-$ROOT/.data}"
-EMPLOYEE="${DEMO_EMPLOYEE:-E100001}"
+# E100002 is an engineer: the demo policy gives them an LDAP entry, a
+# PostgreSQL role and a SCIM account, so all three applications show up.
+EMPLOYEE="${DEMO_EMPLOYEE:-E100002}"
+LOG="$DATA_DIR/log/worker.log"
 mkdir -p "$DATA_DIR/log"
 
-bin/worker > >(tee "$DATA_DIR/log/worker.log") 2>&1 &
+bin/worker >>"$LOG" 2>&1 &
 worker=$!
-trap 'kill -TERM $worker 2>/dev/null; wait $worker 2>/dev/null; echo; echo "worker stopped (the stack keeps running: make stack-down stops it)"' EXIT
-trap 'exit 130' INT TERM
+stop_worker() {
+  trap - INT TERM
+  kill -TERM "$worker" 2>/dev/null || true
+  wait "$worker" 2>/dev/null || true
+  echo
+  echo "Worker stopped. The stack keeps running: 'make stack-down' stops it."
+  exit 0
+}
+trap stop_worker INT TERM
 
+echo "Worker started (log: $LOG)."
 echo "Hiring $EMPLOYEE from deployments/demo/roster.csv ..."
 bin/starter hire --roster deployments/demo/roster.csv --employee-id "$EMPLOYEE" --wait
 echo
@@ -20,4 +31,4 @@ bin/starter status "$EMPLOYEE"
 echo
 echo "Watch it in the Temporal UI: ${TEMPORAL_UI_URL:-http://127.0.0.1:8233}/namespaces/default/workflows"
 echo "The worker keeps running; press Ctrl-C to stop it."
-wait $worker
+wait "$worker" || { echo "worker exited; see $LOG" >&2; exit 1; }
