@@ -10,8 +10,8 @@ TOOLS := $(DATA_DIR)/tools
 WITH_STACK_ENV := set -a; . $(DATA_DIR)/stack.env; set +a;
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-STATICCHECK_VERSION := v0.6.1
-WORKFLOWCHECK_VERSION := v0.3.0
+STATICCHECK_VERSION := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
 
 .PHONY: all build run test test-unit stack stack-down stack-status lint bench chaos clean help
 

@@ -172,18 +172,17 @@ func runHire(cmd *cobra.Command, opts *rootOptions, p hr.Person, wait bool) erro
 // reportExistingHire tells the user the hire already ran or runs, which is
 // not an error: a repeated HR event must change nothing.
 func reportExistingHire(cmd *cobra.Command, opts *rootOptions, c client.Client, employeeID, id string) error {
-	desc, err := c.DescribeWorkflowExecution(cmd.Context(), id, "")
+	desc, err := c.DescribeWorkflow(cmd.Context(), id, "")
 	if err != nil {
 		return fmt.Errorf("hire of %s already exists but cannot be described: %w", employeeID, err)
 	}
-	info := desc.GetWorkflowExecutionInfo()
 	cfg, _ := opts.config()
 	state := "already done"
-	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		state = "already in progress"
 	}
 	fmt.Fprintf(opts.out, "Hire of %s is %s (%s); nothing new started.\n  workflow: %s\n  watch:    %s\n",
-		employeeID, state, statusName(info.GetStatus()), id, cfg.RunURL(id, info.GetExecution().GetRunId()))
+		employeeID, state, statusName(desc.Status), id, cfg.RunURL(id, desc.WorkflowExecution.RunID))
 	return nil
 }
 

@@ -146,9 +146,9 @@ func TestLauncherKeepsFinishedWorkflowsAcrossAKill(t *testing.T) {
 	l = startLauncher(t, bin, db, port, uiPort)
 	c = dialReady(t, port)
 	defer c.Close()
-	desc, err := c.DescribeWorkflowExecution(ctx, "restart-probe", run.GetRunID())
+	desc, err := c.DescribeWorkflow(ctx, "restart-probe", run.GetRunID())
 	require.NoError(t, err, "the finished run survives a kill of the launcher")
-	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.GetWorkflowExecutionInfo().GetStatus())
+	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.Status)
 	var again string
 	require.NoError(t, c.GetWorkflow(ctx, "restart-probe", run.GetRunID()).Get(ctx, &again))
 	require.Equal(t, "done: x", again, "its history, result included, is intact")

@@ -3,7 +3,9 @@ package hr
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -102,7 +104,11 @@ func (p Person) Validate() error {
 	if len(p.Attributes) > MaxAttrs {
 		bad("attributes", "at most %d extra attributes, got %d", MaxAttrs, len(p.Attributes))
 	}
-	for k, v := range p.Attributes {
+	// Sorted keys: Validate runs inside workflows, where the order of the
+	// errors must not depend on map iteration.
+	keys := slices.Sorted(maps.Keys(p.Attributes)) //workflowcheck:ignore sorted, so deterministic
+	for _, k := range keys {
+		v := p.Attributes[k]
 		if msg := checkText(k, true); msg != "" {
 			bad("attributes", "key %q %s", clip(k), msg)
 		}
