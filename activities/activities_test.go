@@ -2,9 +2,7 @@ package activities_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -18,42 +16,8 @@ import (
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/connectors/postgres"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
-
-const defaultPGURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-// pgURL returns PG_URL (or the local default) and fails the test when the
-// server does not answer.
-func pgURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("PG_URL")
-	if url == "" {
-		url = defaultPGURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("PostgreSQL at PG_URL is unreachable (run `make stack`): %v", err)
-	}
-	_ = conn.Close(ctx)
-	return url
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func randomLetters(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = 'a' + b[i]%26
-	}
-	return string(b)
-}
 
 func qi(name string) string { return pgx.Identifier{name}.Sanitize() }
 
@@ -72,11 +36,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	url := pgURL(t)
-	ctx := testCtx(t)
+	url := testenv.PGURL(t)
+	ctx := testenv.Context(t)
 	admin, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
-	f := &fixture{t: t, stem: "pvact" + randomLetters(6), admin: admin}
+	f := &fixture{t: t, stem: "pvact" + testenv.RandomLetters(6), admin: admin}
 	t.Cleanup(func() {
 		f.dropStemRoles()
 		_ = admin.Close(context.Background())
@@ -104,14 +68,14 @@ func (f *fixture) prefix(app string) string {
 
 func (f *fixture) exec(sql string) {
 	f.t.Helper()
-	_, err := f.admin.Exec(testCtx(f.t), sql)
+	_, err := f.admin.Exec(testenv.Context(f.t), sql)
 	require.NoError(f.t, err, sql)
 }
 
 // role reads a role: whether it exists and whether it can log in.
 func (f *fixture) role(name string) (exists, canLogin bool) {
 	f.t.Helper()
-	err := f.admin.QueryRow(testCtx(f.t), `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, name).Scan(&canLogin)
+	err := f.admin.QueryRow(testenv.Context(f.t), `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, name).Scan(&canLogin)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, false
 	}
@@ -123,7 +87,7 @@ func (f *fixture) role(name string) (exists, canLogin bool) {
 func (f *fixture) member(role, group string) bool {
 	f.t.Helper()
 	var n int
-	require.NoError(f.t, f.admin.QueryRow(testCtx(f.t), `SELECT count(*) FROM pg_auth_members m
+	require.NoError(f.t, f.admin.QueryRow(testenv.Context(f.t), `SELECT count(*) FROM pg_auth_members m
 		JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
 		WHERE r.rolname = $1 AND g.rolname = $2`, role, group).Scan(&n))
 	return n > 0

@@ -11,6 +11,7 @@ import (
 
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/connectors/ldap"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
 // dropGroupWhenDone deletes the group entry cn when the test ends, if the
@@ -37,8 +38,8 @@ func groupEntries(t *testing.T, conn *goldap.Conn, prefix string) []*goldap.Entr
 }
 
 func TestEnsureEntitlement(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	name := prefix + "ent"
 	dropGroupWhenDone(t, admin, name)
 
@@ -86,8 +87,8 @@ func TestEnsureEntitlement(t *testing.T) {
 // (in a sub-tree of GroupsDN, or differing only in case, which LDAP's cn
 // matching ignores) counts as existing and no duplicate is made.
 func TestEnsureEntitlementFindsExistingGroups(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	createGroup(t, admin, prefix+"Mixed")
 	r, err := c.EnsureEntitlement(ctx, connectors.EnsureEntitlementRequest{Name: prefix + "mixed"})
 	require.NoError(t, err)
@@ -126,8 +127,8 @@ func TestEnsureEntitlementFindsExistingGroups(t *testing.T) {
 // groupOfNames directly under GroupsDN whose cn is the name, a filter-like
 // name does not mistake other groups for itself, and grants then work.
 func TestEnsureEntitlementHostileNames(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	canary := prefix + "canary"
 	createGroup(t, admin, canary)
 	user := prefix + "user"
@@ -182,8 +183,8 @@ func TestEnsureEntitlementHostileNames(t *testing.T) {
 }
 
 func TestEnsureEntitlementRefusals(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	tests := []struct {
 		name string
 		req  connectors.EnsureEntitlementRequest

@@ -2,7 +2,6 @@ package ldap_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/connectors/conformance"
 	"github.com/provisio-dev/provisio/connectors/ldap"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
 // The test server, from the same variables as the rest of the project.
@@ -48,12 +48,6 @@ func testConfig() ldap.Config {
 	}
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // unreachable fails the test with the hint every server-backed test gives.
 func unreachable(t *testing.T, err error) {
 	t.Helper()
@@ -63,7 +57,7 @@ func unreachable(t *testing.T, err error) {
 // newClient returns a connector for cfg, closed when the test ends.
 func newClient(t *testing.T, cfg ldap.Config) *ldap.Client {
 	t.Helper()
-	c, err := ldap.New(testCtx(t), cfg)
+	c, err := ldap.New(testenv.Context(t), cfg)
 	if err != nil {
 		if connectors.KindOf(err).Retryable() {
 			unreachable(t, err)
@@ -86,16 +80,6 @@ func adminConn(t *testing.T) *goldap.Conn {
 	t.Cleanup(func() { _ = conn.Close() })
 	require.NoError(t, conn.Bind(bindDN, bindPassword), "admin bind")
 	return conn
-}
-
-// randomLetters returns n random lowercase letters.
-func randomLetters(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = 'a' + b[i]%26
-	}
-	return string(b)
 }
 
 // userDN is how the tests name an account, built independently of the
@@ -143,7 +127,7 @@ func members(t *testing.T, conn *goldap.Conn, gdn string) []string {
 // and binds as the user with it.
 func login(conn *goldap.Conn) func(ctx context.Context, username string) error {
 	return func(ctx context.Context, username string) error {
-		password := randomLetters(20)
+		password := testenv.RandomLetters(20)
 		// ppolicy removes pwdAccountLockedTime whenever a password changes
 		// (even when the same modify rewrites it), so the lock is read first
 		// and written back afterwards: logging in must never unlock.

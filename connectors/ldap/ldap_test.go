@@ -16,11 +16,12 @@ import (
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/connectors/conformance"
 	"github.com/provisio-dev/provisio/connectors/ldap"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
 func TestConformance(t *testing.T) {
 	admin := adminConn(t)
-	prefix := randomLetters(8)
+	prefix := testenv.RandomLetters(8)
 	groups := []string{prefix + "grpa", prefix + "grpb"}
 	for _, g := range groups {
 		createGroup(t, admin, g)
@@ -44,7 +45,7 @@ func account(username string) connectors.Account {
 // ensure creates username and deletes it when the test ends.
 func ensure(t *testing.T, c *ldap.Client, username string, disabled bool) {
 	t.Helper()
-	_, err := c.EnsureAccount(testCtx(t), connectors.EnsureAccountRequest{Account: account(username), Disabled: disabled})
+	_, err := c.EnsureAccount(testenv.Context(t), connectors.EnsureAccountRequest{Account: account(username), Disabled: disabled})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -56,8 +57,8 @@ func ensure(t *testing.T, c *ldap.Client, username string, disabled bool) {
 }
 
 func TestBindFailsAfterDisable(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	u := randomLetters(8) + "bind"
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	u := testenv.RandomLetters(8) + "bind"
 	ensure(t, c, u, false)
 	bind := login(admin)
 
@@ -81,7 +82,7 @@ func TestBindFailsAfterDisable(t *testing.T) {
 	require.NoError(t, bind(ctx, u), "re-enabled account binds again")
 
 	// Created disabled: locked from the first moment.
-	v := randomLetters(8) + "bindnew"
+	v := testenv.RandomLetters(8) + "bindnew"
 	ensure(t, c, v, true)
 	assert.ErrorIs(t, bind(ctx, v), conformance.ErrLoginFailed, "an account created disabled must not bind")
 }
@@ -91,8 +92,8 @@ func TestBindFailsAfterDisable(t *testing.T) {
 // directly under PeopleDN whose uid is the username, and nothing appears
 // anywhere else.
 func TestHostileUsernamesNameExactlyOneEntryUnderPeople(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	tests := []struct{ name, username, wantDN string }{
 		{"comma adds no RDN", prefix + "x,ou=groups", `uid=` + prefix + `x\,ou=groups,` + peopleDN},
 		{"plus adds no attribute", prefix + "x+cn=admin", `uid=` + prefix + `x\+cn=admin,` + peopleDN},
@@ -143,8 +144,8 @@ func TestHostileUsernamesNameExactlyOneEntryUnderPeople(t *testing.T) {
 // TestFilterInjectionMatchesNothingExtra proves that filter metacharacters
 // in usernames and group names match only themselves.
 func TestFilterInjectionMatchesNothingExtra(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	alice, bob := prefix+"alice", prefix+"bob"
 	ensure(t, c, alice, false)
 	ensure(t, c, bob, false)
@@ -193,7 +194,7 @@ func TestFilterInjectionMatchesNothingExtra(t *testing.T) {
 }
 
 func TestInvalidNamesAreRefused(t *testing.T) {
-	ctx, c := testCtx(t), newClient(t, testConfig())
+	ctx, c := testenv.Context(t), newClient(t, testConfig())
 	for _, u := range []string{"", strings.Repeat("a", 65), "x\x00y", "x\ny", "x\ty", "x\x7f", "x\xffy"} {
 		t.Run(fmt.Sprintf("%q", u), func(t *testing.T) {
 			_, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: account(u)})
@@ -206,7 +207,7 @@ func TestInvalidNamesAreRefused(t *testing.T) {
 			assert.Equal(t, connectors.KindInvalid, connectors.KindOf(err), "GrantEntitlement: %v", err)
 		})
 	}
-	acct := account(randomLetters(8))
+	acct := account(testenv.RandomLetters(8))
 	acct.EmployeeID = ""
 	_, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: acct})
 	assert.Equal(t, connectors.KindInvalid, connectors.KindOf(err), "employee ID is required: %v", err)
@@ -216,12 +217,12 @@ func TestInvalidNamesAreRefused(t *testing.T) {
 // 5,000-member group send a single member value (a rewrite would send
 // hundreds of kilobytes) and keep every other member.
 func TestLargeGroupGrantRevokeSendsOneValue(t *testing.T) {
-	ctx, admin := testCtx(t), adminConn(t)
+	ctx, admin := testenv.Context(t), adminConn(t)
 	p := newProxy(t)
 	cfg := testConfig()
 	cfg.URL = p.url()
 	c := newClient(t, cfg)
-	prefix := randomLetters(8)
+	prefix := testenv.RandomLetters(8)
 	const n = 5000
 	initial := make([]string, n)
 	for i := range initial {
@@ -269,8 +270,8 @@ func TestLargeGroupGrantRevokeSendsOneValue(t *testing.T) {
 }
 
 func TestRevokingLastMemberKeepsGroupValid(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	u := prefix + "solo"
 	ensure(t, c, u, false)
 	group := prefix + "solo"
@@ -293,8 +294,8 @@ func TestRevokingLastMemberKeepsGroupValid(t *testing.T) {
 }
 
 func TestDeleteRemovesEveryMembership(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	u, keep := prefix+"leaver", prefix+"stayer"
 	ensure(t, c, u, false)
 	ensure(t, c, keep, false)
@@ -322,8 +323,8 @@ func TestDeleteRemovesEveryMembership(t *testing.T) {
 // TestCaseVariantIsConflict: LDAP matches uid case-insensitively, so another
 // spelling must never reach the existing account.
 func TestCaseVariantIsConflict(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	u := prefix + "case"
 	ensure(t, c, u, false)
 	createGroup(t, admin, prefix+"grp", userDN(u))
@@ -355,9 +356,9 @@ func TestCaseVariantIsConflict(t *testing.T) {
 // TestPageTokenIsStateless continues a listing on another client (another
 // connection, as after a worker restart) and refuses forged tokens.
 func TestPageTokenIsStateless(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	c1, c2 := newClient(t, testConfig()), newClient(t, testConfig())
-	prefix := randomLetters(8)
+	prefix := testenv.RandomLetters(8)
 	var want []string
 	for i := range 5 {
 		u := fmt.Sprintf("%sp%d", prefix, i)
@@ -391,12 +392,12 @@ func TestPageTokenIsStateless(t *testing.T) {
 }
 
 func TestReconnectsAfterDroppedConnection(t *testing.T) {
-	ctx, p := testCtx(t), newProxy(t)
+	ctx, p := testenv.Context(t), newProxy(t)
 	cfg := testConfig()
 	cfg.URL = p.url()
 	cfg.PoolSize = 1
 	c := newClient(t, cfg)
-	u := randomLetters(8) + "reconnect"
+	u := testenv.RandomLetters(8) + "reconnect"
 	ensure(t, c, u, false)
 
 	p.dropAll()
@@ -413,7 +414,7 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 	cfg := testConfig()
 	cfg.URL = "ldap://" + addr
 	cfg.BindPassword = "do-not-print-me"
-	_, err = ldap.New(testCtx(t), cfg)
+	_, err = ldap.New(testenv.Context(t), cfg)
 	require.Error(t, err)
 	assert.Equal(t, connectors.KindUnavailable, connectors.KindOf(err), "%v", err)
 	assert.NotContains(t, err.Error(), cfg.BindPassword)
@@ -443,7 +444,7 @@ func TestStalledServerTimesOut(t *testing.T) {
 	cfg.URL = "ldap://" + ln.Addr().String()
 	cfg.DialTimeout = 300 * time.Millisecond
 	start := time.Now()
-	_, err = ldap.New(testCtx(t), cfg)
+	_, err = ldap.New(testenv.Context(t), cfg)
 	require.Error(t, err)
 	assert.Equal(t, connectors.KindTimeout, connectors.KindOf(err), "%v", err)
 	assert.Less(t, time.Since(start), 5*time.Second)
@@ -452,8 +453,8 @@ func TestStalledServerTimesOut(t *testing.T) {
 func TestWrongPasswordIsPermissionDenied(t *testing.T) {
 	adminConn(t) // fails with the `make stack` hint when the server is down
 	cfg := testConfig()
-	cfg.BindPassword = "wrong-" + randomLetters(10)
-	_, err := ldap.New(testCtx(t), cfg)
+	cfg.BindPassword = "wrong-" + testenv.RandomLetters(10)
+	_, err := ldap.New(testenv.Context(t), cfg)
 	require.Error(t, err)
 	assert.Equal(t, connectors.KindPermission, connectors.KindOf(err), "%v", err)
 	assert.NotContains(t, err.Error(), cfg.BindPassword)
@@ -462,8 +463,8 @@ func TestWrongPasswordIsPermissionDenied(t *testing.T) {
 // TestListingCrossesServerPages lists more accounts than one Simple Paged
 // Results batch (500) holds, in pages that do not line up with the batches.
 func TestListingCrossesServerPages(t *testing.T) {
-	ctx, c, admin := testCtx(t), newClient(t, testConfig()), adminConn(t)
-	prefix := randomLetters(8)
+	ctx, c, admin := testenv.Context(t), newClient(t, testConfig()), adminConn(t)
+	prefix := testenv.RandomLetters(8)
 	const n = 1100
 	want := map[string]bool{}
 	for i := range n {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/provisio-dev/provisio/connectors"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
 // roleInfo is what the tests read about a role, out of band.
@@ -19,7 +20,7 @@ type roleInfo struct {
 func (f *fixture) roleInfo(name string) roleInfo {
 	f.t.Helper()
 	var r roleInfo
-	require.NoError(f.t, f.admin.QueryRow(testCtx(f.t), `SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole,
+	require.NoError(f.t, f.admin.QueryRow(testenv.Context(f.t), `SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole,
 		rolreplication, rolbypassrls, COALESCE(shobj_description(oid, 'pg_authid'), '')
 		FROM pg_roles WHERE rolname = $1`, name).Scan(&r.canLogin, &r.super, &r.createDB, &r.createRole,
 		&r.replication, &r.bypassRLS, &r.comment))
@@ -28,7 +29,7 @@ func (f *fixture) roleInfo(name string) roleInfo {
 
 func TestEnsureEntitlement(t *testing.T) {
 	f := newFixture(t)
-	c, p, ctx := f.client, f.prefix, testCtx(t)
+	c, p, ctx := f.client, f.prefix, testenv.Context(t)
 	name := p + "analytics_read"
 	const description = `Read-only access; it's "the" replica \ 100%`
 
@@ -78,7 +79,7 @@ func TestEnsureEntitlementHostileNames(t *testing.T) {
 	canary := p + "canary"
 	f.createGroup(canary, "")
 	user := p + "user"
-	_, err := c.EnsureAccount(testCtx(t), connectors.EnsureAccountRequest{Account: account(user)})
+	_, err := c.EnsureAccount(testenv.Context(t), connectors.EnsureAccountRequest{Account: account(user)})
 	require.NoError(t, err)
 
 	tests := []struct {
@@ -104,7 +105,7 @@ func TestEnsureEntitlementHostileNames(t *testing.T) {
 	var created []string
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := testenv.Context(t)
 			r, err := c.EnsureEntitlement(ctx, connectors.EnsureEntitlementRequest{Name: tt.group, Description: tt.group})
 			if tt.want != "" {
 				require.Error(t, err)
@@ -124,7 +125,7 @@ func TestEnsureEntitlementHostileNames(t *testing.T) {
 		})
 	}
 	assert.True(t, f.roleExists(canary), "canary survived every injection")
-	acct, err := c.GetAccount(testCtx(t), connectors.AccountRequest{Username: user})
+	acct, err := c.GetAccount(testenv.Context(t), connectors.AccountRequest{Username: user})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, created, acct.Entitlements)
 }
@@ -133,7 +134,7 @@ func TestEnsureEntitlementHostileNames(t *testing.T) {
 // accepted as it is; one it would refuse is reported.
 func TestEnsureEntitlementExistingRoles(t *testing.T) {
 	f := newFixture(t)
-	c, p, ctx := f.client, f.prefix, testCtx(t)
+	c, p, ctx := f.client, f.prefix, testenv.Context(t)
 	f.createGroup(p+"plain", "")
 	f.exec("COMMENT ON ROLE " + qi(p+"plain") + " IS 'made by hand'")
 	f.exec("CREATE ROLE " + qi(p+"login") + " LOGIN")
@@ -155,7 +156,7 @@ func TestEnsureEntitlementExistingRoles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := c.EnsureEntitlement(testCtx(t), connectors.EnsureEntitlementRequest{Name: tt.name, Description: "x"})
+			r, err := c.EnsureEntitlement(testenv.Context(t), connectors.EnsureEntitlementRequest{Name: tt.name, Description: "x"})
 			if tt.want == "" {
 				require.NoError(t, err)
 				assert.False(t, r.Changed)
@@ -175,7 +176,7 @@ func TestEnsureEntitlementDescriptions(t *testing.T) {
 	f := newFixture(t)
 	c, p := f.client, f.prefix
 	for _, d := range []string{markerPrefix + `{"employee_id":"E1"}`, "x\x00y", "x\xff", strings.Repeat("d", maxAttrLen+1)} {
-		_, err := c.EnsureEntitlement(testCtx(t), connectors.EnsureEntitlementRequest{Name: p + "g", Description: d})
+		_, err := c.EnsureEntitlement(testenv.Context(t), connectors.EnsureEntitlementRequest{Name: p + "g", Description: d})
 		require.Error(t, err)
 		assert.Equal(t, connectors.KindInvalid, connectors.KindOf(err), "%v", err)
 	}

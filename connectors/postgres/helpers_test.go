@@ -2,44 +2,13 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/provisio-dev/provisio/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
-
-const defaultPGURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-// pgURL returns PG_URL (or the local default) and fails the test when the
-// server does not answer.
-func pgURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("PG_URL")
-	if url == "" {
-		url = defaultPGURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("PostgreSQL at PG_URL is unreachable (run `make stack`): %v", err)
-	}
-	_ = conn.Close(ctx)
-	return url
-}
-
-// randomLetters returns n random lowercase letters.
-func randomLetters(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = 'a' + b[i]%26
-	}
-	return string(b)
-}
 
 // fixture is one test's view of the cluster: an admin connection outside
 // the connector, a per-test prefix, and a connector under test. Every role
@@ -54,11 +23,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	url := pgURL(t)
-	ctx := testCtx(t)
+	url := testenv.PGURL(t)
+	ctx := testenv.Context(t)
 	admin, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
-	f := &fixture{t: t, url: url, prefix: "pvtest" + randomLetters(6), admin: admin}
+	f := &fixture{t: t, url: url, prefix: "pvtest" + testenv.RandomLetters(6), admin: admin}
 	t.Cleanup(func() {
 		f.dropPrefixedRoles()
 		_ = admin.Close(context.Background())
@@ -69,16 +38,10 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // exec runs admin SQL; identifiers in it are already quoted by the caller.
 func (f *fixture) exec(sql string, args ...any) {
 	f.t.Helper()
-	_, err := f.admin.Exec(testCtx(f.t), sql, args...)
+	_, err := f.admin.Exec(testenv.Context(f.t), sql, args...)
 	require.NoError(f.t, err, sql)
 }
 
@@ -92,14 +55,14 @@ func (f *fixture) createGroup(name, attrs string) {
 func (f *fixture) roleExists(name string) bool {
 	f.t.Helper()
 	var n int
-	require.NoError(f.t, f.admin.QueryRow(testCtx(f.t), `SELECT count(*) FROM pg_roles WHERE rolname = $1`, name).Scan(&n))
+	require.NoError(f.t, f.admin.QueryRow(testenv.Context(f.t), `SELECT count(*) FROM pg_roles WHERE rolname = $1`, name).Scan(&n))
 	return n == 1
 }
 
 // prefixedRoles lists the roles whose names start with the fixture prefix.
 func (f *fixture) prefixedRoles() []string {
 	f.t.Helper()
-	rows, err := f.admin.Query(testCtx(f.t), `SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname`, f.prefix)
+	rows, err := f.admin.Query(testenv.Context(f.t), `SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname`, f.prefix)
 	require.NoError(f.t, err)
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(f.t, err)

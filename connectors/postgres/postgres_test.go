@@ -14,6 +14,7 @@ import (
 
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/connectors/conformance"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
 func TestConformance(t *testing.T) {
@@ -88,7 +89,7 @@ func TestHostileRoleNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := testenv.Context(t)
 			u := tt.username
 			_, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: account(u)})
 			if !tt.valid {
@@ -148,7 +149,7 @@ func TestDisableEndsSessions(t *testing.T) {
 	f := newFixture(t)
 	c := f.client
 	t.Run("disable ends sessions", func(t *testing.T) {
-		ctx := testCtx(t)
+		ctx := testenv.Context(t)
 		u := f.prefix + "sess"
 		_, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: account(u)})
 		require.NoError(t, err)
@@ -188,7 +189,7 @@ func TestDisableEndsSessions(t *testing.T) {
 func TestUnmanagedRoleIsRefused(t *testing.T) {
 	f := newFixture(t)
 	c := f.client
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	hand := f.prefix + "hand"
 	f.exec("CREATE ROLE " + qi(hand) + " LOGIN")
 	group := f.prefix + "grp"
@@ -268,7 +269,7 @@ func (f *fixture) listAll(ctx context.Context) []string {
 func TestEntitlementSafety(t *testing.T) {
 	f := newFixture(t)
 	c, p := f.client, f.prefix
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	u := p + "user"
 	_, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: account(u)})
 	require.NoError(t, err)
@@ -332,7 +333,7 @@ func TestEntitlementSafety(t *testing.T) {
 func TestDeleteRoleOwningObjects(t *testing.T) {
 	f := newFixture(t)
 	c := f.client
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	u := f.prefix + "owner"
 	_, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: account(u)})
 	require.NoError(t, err)
@@ -394,7 +395,7 @@ func TestDeleteRoleOwningObjects(t *testing.T) {
 // that listing stays inside the prefix.
 func TestRolePrefix(t *testing.T) {
 	f := newFixture(t)
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	rolePrefix := f.prefix + "_u_"
 	pc, err := New(ctx, Config{URL: f.url, Name: "pg-prefixed", RolePrefix: rolePrefix})
 	require.NoError(t, err)
@@ -428,7 +429,7 @@ func TestRolePrefix(t *testing.T) {
 // never taken over by a different person.
 func TestEnsureRefusesAnotherEmployee(t *testing.T) {
 	f := newFixture(t)
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	u := f.prefix + "taken"
 	_, err := f.client.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: account(u)})
 	require.NoError(t, err)
@@ -447,7 +448,7 @@ func TestEnsureRefusesAnotherEmployee(t *testing.T) {
 func TestBadPageToken(t *testing.T) {
 	f := newFixture(t)
 	for _, tok := range []string{"!!", "djE6", encodePageToken("x\x00"), "eDp5"} {
-		_, err := f.client.ListAccounts(testCtx(t), connectors.ListAccountsRequest{PageToken: tok})
+		_, err := f.client.ListAccounts(testenv.Context(t), connectors.ListAccountsRequest{PageToken: tok})
 		assert.Equal(t, connectors.KindInvalid, connectors.KindOf(err), "token %q: %v", tok, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/provisio-dev/provisio/connectors"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
 func TestConfigStringRedacts(t *testing.T) {
@@ -118,8 +119,8 @@ func TestPageTokenRoundTrip(t *testing.T) {
 // TestQuoteLiteral asks the server to read back literals built from
 // hostile values.
 func TestQuoteLiteral(t *testing.T) {
-	url := pgURL(t)
-	ctx := testCtx(t)
+	url := testenv.PGURL(t)
+	ctx := testenv.Context(t)
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	defer conn.Close(ctx)

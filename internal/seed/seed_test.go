@@ -2,7 +2,6 @@ package seed_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"github.com/provisio-dev/provisio/connectors/scim"
 	"github.com/provisio-dev/provisio/internal/scimapp/scimapptest"
 	"github.com/provisio-dev/provisio/internal/seed"
+	"github.com/provisio-dev/provisio/internal/testenv"
 	"github.com/provisio-dev/provisio/policy"
 )
 
@@ -42,21 +42,6 @@ var (
 	peopleDN = "ou=people," + getenv("LDAP_BASE_DN", "dc=example,dc=com")
 )
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func randomLetters(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = 'a' + b[i]%26
-	}
-	return string(b)
-}
-
 // stack is the three real connectors plus out-of-band access to check and
 // clean up what they created.
 type stack struct {
@@ -68,7 +53,7 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	s := &stack{conns: map[string]connectors.Connector{}}
 
 	lc, err := ldap.New(ctx, ldap.Config{URL: ldapURL, BindDN: bindDN, BindPassword: bindPW, PeopleDN: peopleDN, GroupsDN: groupsDN})
@@ -134,7 +119,7 @@ func (s *stack) ldapGroup(t *testing.T, cn string) (exists bool, description str
 func (s *stack) pgGroup(t *testing.T, name string) bool {
 	t.Helper()
 	var n int
-	require.NoError(t, s.pg.QueryRow(testCtx(t), `SELECT count(*) FROM pg_roles WHERE rolname = $1 AND NOT rolcanlogin`, name).Scan(&n))
+	require.NoError(t, s.pg.QueryRow(testenv.Context(t), `SELECT count(*) FROM pg_roles WHERE rolname = $1 AND NOT rolcanlogin`, name).Scan(&n))
 	return n == 1
 }
 
@@ -142,7 +127,7 @@ func (s *stack) scimGroup(t *testing.T, name string) bool {
 	t.Helper()
 	// Asked over HTTP, outside the connector under test.
 	q := url.Values{"filter": {`displayName eq "` + name + `"`}}
-	req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, s.scim.URL+"/Groups?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(testenv.Context(t), http.MethodGet, s.scim.URL+"/Groups?"+q.Encode(), nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+s.scim.Token)
 	resp, err := http.DefaultClient.Do(req)
@@ -192,7 +177,7 @@ func parse(t *testing.T, yaml string) *policy.Policy {
 
 func TestEntitlements(t *testing.T) {
 	s := newStack(t)
-	p := randomLetters(8)
+	p := testenv.RandomLetters(8)
 	vpn, hr, analytics, billing, auditors := p+"-vpn", p+"-hr", p+"_analytics_read", p+"_billing", p+"-auditors"
 	s.cleanup(t, []string{vpn, hr}, []string{analytics, billing})
 	s.conns["manual"] = noCatalog{Connector: s.conns["ldap"], name: "manual"}
@@ -225,7 +210,7 @@ applications:
 `, vpn, hr, analytics, billing, auditors))
 
 	var l logs
-	require.NoError(t, seed.Entitlements(testCtx(t), pol, s.conns, l.log))
+	require.NoError(t, seed.Entitlements(testenv.Context(t), pol, s.conns, l.log))
 	assert.Equal(t, []string{
 		"ldap/" + hr + ": created",
 		"ldap/" + vpn + ": created",
@@ -247,7 +232,7 @@ applications:
 	assert.True(t, s.pgGroup(t, billing))
 	assert.True(t, s.scimGroup(t, auditors))
 
-	require.NoError(t, seed.Entitlements(testCtx(t), pol, s.conns, l.log))
+	require.NoError(t, seed.Entitlements(testenv.Context(t), pol, s.conns, l.log))
 	assert.Equal(t, []string{
 		"manual: skipped (1 declared): its connector cannot create entitlements, so create them in the application",
 		"entitlements: 0 created, 6 already present, 0 failed; 1 applications skipped",
@@ -256,7 +241,7 @@ applications:
 
 func TestEntitlementsReportsEveryFailure(t *testing.T) {
 	s := newStack(t)
-	p := randomLetters(8)
+	p := testenv.RandomLetters(8)
 	good, long := p+"-good", p+strings.Repeat("x", 70)
 	s.cleanup(t, []string{good, long}, nil)
 
@@ -281,7 +266,7 @@ applications:
 `, good, long))
 
 	var l logs
-	err := seed.Entitlements(testCtx(t), pol, s.conns, l.log)
+	err := seed.Entitlements(testenv.Context(t), pol, s.conns, l.log)
 	require.Error(t, err)
 	msg := err.Error()
 	assert.Contains(t, msg, `application "ghost": no connector is named "ghost"`)
@@ -296,7 +281,7 @@ applications:
 
 func TestEntitlementsStopsWhenCancelled(t *testing.T) {
 	s := newStack(t)
-	name := randomLetters(8) + "-never"
+	name := testenv.RandomLetters(8) + "-never"
 	s.cleanup(t, []string{name}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -317,7 +302,7 @@ applications:
 func TestEntitlementsRefusesAmbiguousConnectors(t *testing.T) {
 	s := newStack(t)
 	s.conns["ldap-again"] = noCatalog{Connector: s.conns["ldap"], name: "ldap"}
-	name := randomLetters(8) + "-never"
+	name := testenv.RandomLetters(8) + "-never"
 	s.cleanup(t, []string{name}, nil)
 	pol := parse(t, `schema: 1
 applications:
@@ -327,7 +312,7 @@ applications:
     entitlements:
       - {name: `+name+`, risk: low}
 `)
-	err := seed.Entitlements(testCtx(t), pol, s.conns, nil)
+	err := seed.Entitlements(testenv.Context(t), pol, s.conns, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `two connectors are named "ldap"`)
 }

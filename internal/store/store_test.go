@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,47 +16,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/provisio-dev/provisio/internal/config"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
-
-// pgURL returns PG_URL (or the local default) and fails the test when the
-// server does not answer.
-func pgURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("PG_URL")
-	if url == "" {
-		url = config.DefaultPGURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("PostgreSQL at PG_URL is unreachable (run `make stack`): %v", err)
-	}
-	_ = conn.Close(ctx)
-	return url
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func randomLetters(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = 'a' + b[i]%26
-	}
-	return string(b)
-}
 
 // freshDB names a database that does not exist yet and returns its URL on
 // the test server; the database is dropped (if created) when the test ends.
 func freshDB(t *testing.T, suffix string) (name, url string) {
 	t.Helper()
-	base := pgURL(t)
-	name = "provisio_storetest_" + randomLetters(8) + suffix
+	base := testenv.PGURL(t)
+	name = "provisio_storetest_" + testenv.RandomLetters(8) + suffix
 	url, err := config.WithDatabase(base, name)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -80,8 +46,8 @@ func freshDB(t *testing.T, suffix string) (name, url string) {
 
 func dbExists(t *testing.T, name string) bool {
 	t.Helper()
-	ctx := testCtx(t)
-	conn, err := pgx.Connect(ctx, pgURL(t))
+	ctx := testenv.Context(t)
+	conn, err := pgx.Connect(ctx, testenv.PGURL(t))
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	var n int
@@ -106,7 +72,7 @@ func embeddedVersions(t *testing.T) []string {
 // appliedVersions reads schema_migrations.
 func appliedVersions(t *testing.T, pool *pgxpool.Pool) (versions []string, appliedAt []time.Time) {
 	t.Helper()
-	rows, err := pool.Query(testCtx(t), `SELECT version, applied_at FROM schema_migrations ORDER BY version`)
+	rows, err := pool.Query(testenv.Context(t), `SELECT version, applied_at FROM schema_migrations ORDER BY version`)
 	require.NoError(t, err)
 	defer rows.Close()
 	for rows.Next() {
@@ -128,7 +94,7 @@ func TestEnsureDatabase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := testenv.Context(t)
 			name, url := freshDB(t, tt.suffix)
 			require.NoError(t, EnsureDatabase(ctx, url))
 			assert.True(t, dbExists(t, name), "database %q was not created", name)
@@ -140,7 +106,7 @@ func TestEnsureDatabase(t *testing.T) {
 }
 
 func TestEnsureDatabaseConcurrently(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	name, url := freshDB(t, "")
 	const workers = 6
 	errs := make([]error, workers)
@@ -161,7 +127,7 @@ func TestEnsureDatabaseConcurrently(t *testing.T) {
 }
 
 func TestOpenAppliesMigrations(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	name, url := freshDB(t, "")
 	pool, err := Open(ctx, url)
 	require.NoError(t, err)
@@ -188,7 +154,7 @@ func TestOpenAppliesMigrations(t *testing.T) {
 }
 
 func TestMigrateTwiceIsANoop(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	_, url := freshDB(t, "")
 	require.NoError(t, EnsureDatabase(ctx, url))
 	pool, err := pgxpool.New(ctx, url)
@@ -212,7 +178,7 @@ func TestMigrateTwiceIsANoop(t *testing.T) {
 }
 
 func TestMigrateConcurrently(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := testenv.Context(t)
 	_, url := freshDB(t, "")
 	require.NoError(t, EnsureDatabase(ctx, url))
 	// One pool per goroutine, as several workers starting at once would.
@@ -244,7 +210,7 @@ func TestMigrateConcurrently(t *testing.T) {
 
 func TestErrorsHideThePassword(t *testing.T) {
 	const secret = "s3cretPW"
-	base := pgURL(t)
+	base := testenv.PGURL(t)
 	cfg, err := pgx.ParseConfig(base)
 	require.NoError(t, err)
 	host := cfg.Host
@@ -257,12 +223,12 @@ func TestErrorsHideThePassword(t *testing.T) {
 		{"bad escape", "postgres://u:" + secret + "%zz@" + host + "/db", "cannot parse the PostgreSQL URL"},
 		{"unreachable server", "postgres://u:" + secret + "@127.0.0.1:1/provisio?connect_timeout=2", "connect to PostgreSQL at 127.0.0.1:1"},
 		{"unreachable server, key=value", "host=127.0.0.1 port=1 user=u password=" + secret + " dbname=provisio connect_timeout=2", "connect to PostgreSQL"},
-		{"unknown role", "postgres://nosuchrole_" + randomLetters(6) + ":" + secret + "@" + host + ":" + strconv.Itoa(int(cfg.Port)) + "/provisio?sslmode=disable", "connect to PostgreSQL"},
+		{"unknown role", "postgres://nosuchrole_" + testenv.RandomLetters(6) + ":" + secret + "@" + host + ":" + strconv.Itoa(int(cfg.Port)) + "/provisio?sslmode=disable", "connect to PostgreSQL"},
 		{"no database named", "postgres://u:" + secret + "@" + host + ":" + strconv.Itoa(int(cfg.Port)) + "?sslmode=disable", "names no database"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := testenv.Context(t)
 			err := EnsureDatabase(ctx, tt.url)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,19 +15,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/provisio-dev/provisio/internal/store"
+	"github.com/provisio-dev/provisio/internal/testenv"
 )
-
-const defaultPGURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // testStore creates a throw-away database provisio_test_<random>, migrates
 // it and drops it when the test ends, so store tables never collide with
 // other runs or with a developer's data.
 func testStore(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := os.Getenv("PG_URL")
-	if url == "" {
-		url = defaultPGURL
-	}
+	url := testenv.PGURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, url)
