@@ -23,11 +23,17 @@ import (
 	"github.com/provisio-dev/provisio/workflows"
 )
 
-// Register registers every workflow and the activities with a worker (or a
-// replayer, or a test environment).
+// Register registers every workflow and the activities with a worker or a
+// test environment.
 func Register(r worker.Registry, a *activities.Activities) {
-	r.RegisterWorkflow(workflows.Onboarding)
+	RegisterWorkflows(r)
 	r.RegisterActivity(a)
+}
+
+// RegisterWorkflows registers every workflow type; the replay test uses it
+// alone, so a workflow missing here fails replay as well as the worker.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
+	r.RegisterWorkflow(workflows.Onboarding)
 }
 
 // Deps are the long-lived dependencies of the activities; Close releases

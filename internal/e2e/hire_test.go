@@ -49,6 +49,7 @@ func TestHireEndToEnd(t *testing.T) {
 	defer cancel()
 	var res workflows.OnboardingResult
 	require.NoError(t, c.GetWorkflow(ctx, wfID, "").Get(ctx, &res))
+	recordHistory(t, c, wfID, "", "onboarding-v1")
 	username := res.Username
 	require.NotEmpty(t, username)
 	assert.True(t, strings.HasPrefix(username, "jose.test"), "username derived from the name: %s", username)
