@@ -10,6 +10,7 @@
 # SCIMDEMO_START_TIMEOUT (seconds, 30). Data lives in PostgreSQL (database scimdemo), so
 # PostgreSQL must be up first.
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DATA_DIR="${DATA_DIR:-$ROOT/.data}"
@@ -21,17 +22,7 @@ START_TIMEOUT="${SCIMDEMO_START_TIMEOUT:-30}"
 
 url() { echo "http://$ADDR/scim/v2"; }
 
-# our_pid prints the pid from the pid file if that process is alive and is our binary
-# (guards against a stale pid file whose pid was reused by another program).
-our_pid() {
-	[[ -f "$PID_FILE" ]] || return 1
-	local pid
-	pid="$(cat "$PID_FILE")"
-	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$BIN" || return 1
-	echo "$pid"
-}
+our_pid() { svc_pid "$PID_FILE" "$BIN"; }
 
 # answers is true when the app's / page responds.
 answers() {
@@ -113,26 +104,7 @@ start() {
 	echo "scimdemo: started at $(url)"
 }
 
-stop() {
-	local pid
-	if ! pid="$(our_pid)"; then
-		rm -f "$PID_FILE"
-		echo "scimdemo: not started by this project"
-		return 0
-	fi
-	kill -TERM "$pid"
-	local deadline=$((SECONDS + 15))
-	while kill -0 "$pid" 2>/dev/null; do
-		if ((SECONDS >= deadline)); then
-			echo "scimdemo: pid $pid did not stop within 15s; killing it" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-			break
-		fi
-		sleep 0.2
-	done
-	rm -f "$PID_FILE"
-	echo "scimdemo: stopped"
-}
+stop() { svc_stop scimdemo "$PID_FILE" "$BIN" 15; }
 
 status() {
 	if our_pid >/dev/null && answers; then

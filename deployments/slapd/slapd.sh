@@ -15,6 +15,7 @@
 # Environment: DATA_DIR, LDAP_PORT, LDAP_BIND_PASSWORD, SLAPD_LOGLEVEL
 # (slapd -d level, default "stats"; "0" for quiet).
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DATA_DIR="${DATA_DIR:-$ROOT/.data}"
@@ -82,17 +83,7 @@ port_answers() {
 	fi
 }
 
-# our_pid prints the pid from the pid file when that process is alive and is
-# our slapd (guards against a reused pid).
-our_pid() {
-	[ -f "$PID_FILE" ] || return 1
-	local pid
-	pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$CONF" || return 1
-	echo "$pid"
-}
+our_pid() { svc_pid "$PID_FILE" "$CONF"; }
 
 write_config() {
 	local slappasswd hash modpath
@@ -236,24 +227,7 @@ start() {
 	exit 1
 }
 
-stop() {
-	local pid
-	if ! pid="$(our_pid)"; then
-		rm -f "$PID_FILE"
-		echo "slapd: not started by this project"
-		return 0
-	fi
-	kill "$pid"
-	for _ in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.2
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		die "pid $pid did not exit within 10s"
-	fi
-	rm -f "$PID_FILE"
-	echo "slapd: stopped"
-}
+stop() { svc_stop slapd "$PID_FILE" "$CONF" 20; }
 
 status() {
 	if our_pid >/dev/null && port_answers; then

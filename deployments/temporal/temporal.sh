@@ -10,6 +10,7 @@
 # TEMPORAL_START_TIMEOUT (seconds, 120), TEMPORAL_LOG_LEVEL (info), TEMPORAL_UI_CODEC_ENDPOINT
 # (empty: the UI shows payloads as stored).
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 SRC="$ROOT/deployments/temporal"
@@ -31,17 +32,7 @@ addresses() {
 	fi
 }
 
-# our_pid prints the pid from the pid file if that process is alive and is our launcher
-# (guards against a stale pid file whose pid was reused by another program).
-our_pid() {
-	[[ -f "$PID_FILE" ]] || return 1
-	local pid
-	pid="$(cat "$PID_FILE")"
-	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
-	kill -0 "$pid" 2>/dev/null || return 1
-	[[ "$(cmdline_of "$pid")" == *temporal-launcher* ]] || return 1
-	echo "$pid"
-}
+our_pid() { svc_pid "$PID_FILE" temporal-launcher; }
 
 # cmdline_of prints a process's arguments separated (and ended) by spaces.
 cmdline_of() {
@@ -139,26 +130,7 @@ start() {
 	echo "temporal: started at $(addresses)"
 }
 
-stop() {
-	local pid
-	if ! pid="$(our_pid)"; then
-		rm -f "$PID_FILE"
-		echo "temporal: not started by this project"
-		return 0
-	fi
-	kill -TERM "$pid"
-	local deadline=$((SECONDS + 30))
-	while kill -0 "$pid" 2>/dev/null; do
-		if ((SECONDS >= deadline)); then
-			echo "temporal: pid $pid did not stop within 30s; killing it" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-			break
-		fi
-		sleep 0.2
-	done
-	rm -f "$PID_FILE"
-	echo "temporal: stopped"
-}
+stop() { svc_stop temporal "$PID_FILE" temporal-launcher 30; }
 
 status() {
 	if our_pid >/dev/null && port_answers "$PORT"; then
