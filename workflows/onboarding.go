@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -28,8 +29,11 @@ type OnboardingResult struct {
 	Username      string          `json:"username"`
 	PolicyVersion string          `json:"policyVersion"`
 	Accounts      []AccountResult `json:"accounts"`
-	// Deferred is planned access that needs a human step (approval, or a
-	// temporary-access request) and was not granted by this run.
+	// Approvals are the requests for approval-gated access and how each
+	// ended: granted, or rejected with who and why.
+	Approvals []ApprovalRequest `json:"approvals,omitempty"`
+	// Deferred is planned access that needs a separate request (temporary
+	// access) and was not granted by this run.
 	Deferred []activities.DeferredAccess `json:"deferred,omitempty"`
 	// EnabledAt is when the accounts became usable: the start of the run,
 	// or the start date for a future joiner.
@@ -51,32 +55,79 @@ type OnboardingState struct {
 	Accounts []AccountResult `json:"accounts,omitempty"`
 	// StartDate is set while a future joiner waits for it.
 	StartDate string `json:"startDate,omitempty"`
+	// WaitingApprovers are who may decide an approval request now.
+	WaitingApprovers []string `json:"waitingApprovers,omitempty"`
 	// Failure explains a failed or compensated run.
 	Failure string `json:"failure,omitempty"`
 }
 
 // Onboarding provisions a joiner: it reserves the username, plans access
 // from policy, then in every application (in parallel; each application's
-// steps in order) ensures the account and grants its entitlements. A joiner
-// whose start date is in the future is provisioned disabled and enabled on
-// that date by a durable timer. If any step fails for good, or the run is
-// cancelled, everything already done is undone so no half-provisioned person
-// remains.
+// steps in order) ensures the account and grants its entitlements. Access
+// that policy gates behind approval is requested at the same time (see
+// UpdateDecide) and granted once approved, while the rest goes ahead. A
+// joiner whose start date is in the future is provisioned disabled and
+// enabled on that date by a durable timer. If any step fails for good, or
+// the run is cancelled, everything already done is undone so no
+// half-provisioned person remains.
 func Onboarding(ctx workflow.Context, in OnboardingInput) (OnboardingResult, error) {
 	o := &onboarding{in: in, st: OnboardingState{State: StatePlanning}}
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (OnboardingState, error) { return o.st, nil }); err != nil {
+	// Request IDs name the run by OnboardingID, the ID every onboarding is
+	// started under, taken from the input so a replay (under any ID)
+	// rebuilds the same requests.
+	o.book = approvalBook{workflowID: OnboardingID(in.Person.EmployeeID), employeeID: in.Person.EmployeeID}
+	if err := workflow.SetQueryHandler(ctx, QueryState, o.state); err != nil {
+		return OnboardingResult{}, err
+	}
+	// Before anything blocks, so an early decision meets a handler (and is
+	// refused as unknown until the plan exists).
+	if err := o.book.register(ctx); err != nil {
 		return OnboardingResult{}, err
 	}
 	return o.run(ctx)
 }
 
 type onboarding struct {
-	in    OnboardingInput
-	st    OnboardingState
-	sagas []*saga
+	in OnboardingInput
+	st OnboardingState
+	// apps are the applications the run created an account in, birthright
+	// ones first in plan order, then those only an approval brought.
+	apps []*appRun
+	book approvalBook
+	// future is set when the start date is ahead: accounts start disabled.
+	future bool
+	// enabled is set once the start date came and enabling began.
+	enabled bool
+	// creating counts accounts an approval is creating right now.
+	creating int
+}
+
+// appRun is the run's work in one application: what is held and how to
+// undo it.
+type appRun struct {
+	res  AccountResult
+	saga saga
+	// ready is set once the account exists; failed if creating it failed.
+	ready, failed bool
 }
 
 var acts *activities.Activities
+
+func (o *onboarding) state() (OnboardingState, error) {
+	st := o.st
+	st.Accounts = o.accounts()
+	st.WaitingApprovers = o.book.waiting
+	return st, nil
+}
+
+func (o *onboarding) accounts() []AccountResult {
+	out := make([]AccountResult, len(o.apps))
+	for i, a := range o.apps {
+		out[i] = a.res
+		out[i].Entitlements = slices.Clone(a.res.Entitlements)
+	}
+	return out
+}
 
 func (o *onboarding) setState(ctx workflow.Context, state string) {
 	o.st.State = state
@@ -112,24 +163,22 @@ func (o *onboarding) run(ctx workflow.Context) (OnboardingResult, error) {
 	}
 
 	start := p.StartDate.Time
-	future := start.After(workflow.Now(ctx))
+	o.future = start.After(workflow.Now(ctx))
 	o.setState(ctx, StateProvisioning)
-	apps := make([]string, len(plan.Applications))
-	for i, a := range plan.Applications {
-		apps[i] = a.Application
-	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrApplicationsTouched.ValueSet(apps))
+	// Approval requests run alongside provisioning: nobody waits for an
+	// approver to get the access that needs none.
+	o.book.plan(ctx, plan.Approvals)
+	o.book.start(ctx, o.grantApproved)
 
-	if err := o.provision(ctx, plan, user.Username, future); err != nil {
+	if err := o.provision(ctx, plan); err != nil {
 		return OnboardingResult{}, o.undo(ctx, err)
 	}
 
 	enabledAt := workflow.Now(ctx)
-	if future {
+	if o.future {
 		o.st.StartDate = p.StartDate.String()
 		o.setState(ctx, StateWaitingStart)
-		if err := workflow.NewTimerWithOptions(ctx, start.Sub(workflow.Now(ctx)),
-			workflow.TimerOptions{Summary: "Wait for start date " + p.StartDate.String()}).Get(ctx, nil); err != nil {
+		if err := o.waitForStart(ctx, start); err != nil {
 			return OnboardingResult{}, o.undo(ctx, err)
 		}
 		o.setState(ctx, StateEnabling)
@@ -138,72 +187,192 @@ func (o *onboarding) run(ctx workflow.Context) (OnboardingResult, error) {
 		}
 		enabledAt = workflow.Now(ctx)
 	}
+	if o.book.open() > 0 {
+		o.setState(ctx, StateWaitingApproval)
+	}
+	// A grant that fails for good ends the wait at once: the run undoes
+	// itself rather than wait days for the other requests.
+	if err := workflow.Await(ctx, func() bool { return o.book.running == 0 || o.book.err != nil }); err != nil {
+		return OnboardingResult{}, o.undo(ctx, err)
+	}
+	if o.book.err != nil {
+		return OnboardingResult{}, o.undo(ctx, o.book.err)
+	}
 	o.setState(ctx, StateCompleted)
+	res, _ := o.book.query()
 	return OnboardingResult{
 		EmployeeID: p.EmployeeID, Username: user.Username, PolicyVersion: plan.PolicyVersion,
-		Accounts: o.st.Accounts, Deferred: plan.Deferred, EnabledAt: enabledAt,
+		Accounts: o.accounts(), Approvals: res.Requests, Deferred: plan.Deferred, EnabledAt: enabledAt,
 	}, nil
+}
+
+// waitForStart sleeps until the start date, or until an approved grant
+// failed for good (then the run is undone without waiting).
+func (o *onboarding) waitForStart(ctx workflow.Context, start time.Time) error {
+	d := start.Sub(workflow.Now(ctx))
+	if d <= 0 {
+		return o.book.err
+	}
+	failed, err := awaitTimeout(ctx, d, "Wait for start date "+o.in.Person.StartDate.String(),
+		func() bool { return o.book.err != nil })
+	if err != nil {
+		return err
+	}
+	if failed {
+		return o.book.err
+	}
+	return nil
+}
+
+func (o *onboarding) addApp(name string) *appRun {
+	a := &appRun{res: AccountResult{Application: name, Username: o.st.Username}}
+	o.apps = append(o.apps, a)
+	return a
+}
+
+func (o *onboarding) findApp(name string) *appRun {
+	for _, a := range o.apps {
+		if a.res.Application == name {
+			return a
+		}
+	}
+	return nil
+}
+
+func (o *onboarding) upsertApps(ctx workflow.Context) {
+	names := make([]string, len(o.apps))
+	for i, a := range o.apps {
+		names[i] = a.res.Application
+	}
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrApplicationsTouched.ValueSet(names))
 }
 
 // provision runs every application in parallel and waits for all of them,
 // so that compensation starts only once nothing is still in flight.
-func (o *onboarding) provision(ctx workflow.Context, plan activities.PlanAccessResult, username string, disabled bool) error {
-	o.st.Accounts = make([]AccountResult, len(plan.Applications))
-	o.sagas = make([]*saga, len(plan.Applications))
+func (o *onboarding) provision(ctx workflow.Context, plan activities.PlanAccessResult) error {
+	runs := make([]*appRun, len(plan.Applications))
+	for i, app := range plan.Applications {
+		runs[i] = o.addApp(app.Application)
+	}
+	o.upsertApps(ctx)
 	errs := make([]error, len(plan.Applications))
 	wg := workflow.NewWaitGroup(ctx)
 	for i, app := range plan.Applications {
-		o.sagas[i] = &saga{}
-		o.st.Accounts[i] = AccountResult{Application: app.Application, Username: username}
 		wg.Add(1)
 		workflow.Go(ctx, func(gctx workflow.Context) {
 			defer wg.Done()
-			errs[i] = o.provisionApp(gctx, app, username, disabled, o.sagas[i], &o.st.Accounts[i])
+			errs[i] = o.provisionApp(gctx, app, runs[i])
 		})
 	}
 	wg.Wait(ctx)
 	return errors.Join(errs...)
 }
 
-func (o *onboarding) provisionApp(ctx workflow.Context, app activities.AppAccess, username string, disabled bool, s *saga, res *AccountResult) error {
-	p := o.in.Person
-	account := connectors.Account{
-		Username: username, EmployeeID: p.EmployeeID, GivenName: p.GivenName, FamilyName: p.FamilyName,
-		DisplayName: p.DisplayName(), Email: p.Email,
+func (o *onboarding) provisionApp(ctx workflow.Context, app activities.AppAccess, a *appRun) error {
+	if err := o.ensureAccount(ctx, a, o.future); err != nil {
+		return err
 	}
-	acct := activities.AccountInput{App: app.Application, Username: username}
-	s.add("delete account in "+app.Application, func(c workflow.Context) error {
-		return workflow.ExecuteActivity(undoOptions(c, "Undo: delete account in "+app.Application), acts.DeleteAccount, acct).Get(c, nil)
-	})
-	var ensured connectors.EnsureAccountResponse
-	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Create account in "+app.Application), acts.EnsureAccount,
-		activities.EnsureAccountInput{App: app.Application, Account: account, Disabled: disabled}).Get(ctx, &ensured); err != nil {
-		return &stepError{app: app.Application, step: "create account", err: err}
-	}
-	res.Created = ensured.Created
 	for _, ent := range app.Entitlements {
-		in := activities.EntitlementInput{App: app.Application, Username: username, Entitlement: ent}
-		s.add("revoke "+ent+" in "+app.Application, func(c workflow.Context) error {
-			return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app.Application), acts.RevokeEntitlement, in).Get(c, nil)
-		})
-		if err := workflow.ExecuteActivity(provisionOptions(ctx, "Grant "+ent+" in "+app.Application), acts.GrantEntitlement, in).Get(ctx, nil); err != nil {
-			return &stepError{app: app.Application, step: "grant " + ent, err: err}
+		if err := o.grant(ctx, a, ent, ""); err != nil {
+			return err
 		}
-		res.Entitlements = append(res.Entitlements, ent)
 	}
 	return nil
 }
 
+// ensureAccount creates the person's account in a's application. The undo
+// is recorded first: a creation that timed out may still have happened.
+func (o *onboarding) ensureAccount(ctx workflow.Context, a *appRun, disabled bool) error {
+	p := o.in.Person
+	app := a.res.Application
+	account := connectors.Account{
+		Username: o.st.Username, EmployeeID: p.EmployeeID, GivenName: p.GivenName, FamilyName: p.FamilyName,
+		DisplayName: p.DisplayName(), Email: p.Email,
+	}
+	acct := activities.AccountInput{App: app, Username: o.st.Username}
+	a.saga.add("delete account in "+app, func(c workflow.Context) error {
+		return workflow.ExecuteActivity(undoOptions(c, "Undo: delete account in "+app), acts.DeleteAccount, acct).Get(c, nil)
+	})
+	var ensured connectors.EnsureAccountResponse
+	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Create account in "+app), acts.EnsureAccount,
+		activities.EnsureAccountInput{App: app, Account: account, Disabled: disabled}).Get(ctx, &ensured); err != nil {
+		a.failed = true
+		return &stepError{app: app, step: "create account", err: err}
+	}
+	a.res.Created = ensured.Created
+	a.ready = true
+	return nil
+}
+
+// grant gives one entitlement in a's application, undo first. why is
+// appended to the step names (e.g. " (approved)").
+func (o *onboarding) grant(ctx workflow.Context, a *appRun, ent, why string) error {
+	app := a.res.Application
+	in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent}
+	a.saga.add("revoke "+ent+" in "+app, func(c workflow.Context) error {
+		return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
+	})
+	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Grant "+ent+" in "+app+why), acts.GrantEntitlement, in).Get(ctx, nil); err != nil {
+		return &stepError{app: app, step: "grant " + ent + why, err: err}
+	}
+	a.res.Entitlements = append(a.res.Entitlements, ent)
+	return nil
+}
+
+// grantApproved grants an approved request once the account exists: the
+// birthright one, or one created now for access only the approval brought.
+// Its undo goes into the application's saga like any other grant.
+func (o *onboarding) grantApproved(ctx, waitCtx workflow.Context, r *ApprovalRequest) error {
+	a, err := o.accountFor(ctx, waitCtx, r.Application)
+	if err != nil {
+		return err
+	}
+	return o.grant(ctx, a, r.Entitlement, " (approved)")
+}
+
+func (o *onboarding) accountFor(ctx, waitCtx workflow.Context, app string) (*appRun, error) {
+	if a := o.findApp(app); a != nil {
+		if err := workflow.Await(waitCtx, func() bool { return a.ready || a.failed }); err != nil {
+			return nil, err
+		}
+		if a.failed {
+			return nil, &stepError{app: app, step: "create account", err: errors.New("the account could not be created")}
+		}
+		return a, nil
+	}
+	a := o.addApp(app)
+	o.upsertApps(ctx)
+	// Enabling waits for creations in flight, so an account created
+	// disabled here is enabled on the start date with the others.
+	o.creating++
+	defer func() { o.creating-- }()
+	if err := o.ensureAccount(ctx, a, o.future && !o.enabled); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 func (o *onboarding) enableAll(ctx workflow.Context) error {
-	errs := make([]error, len(o.st.Accounts))
+	o.enabled = true
+	if err := workflow.Await(ctx, func() bool { return o.creating == 0 }); err != nil {
+		return err
+	}
+	var ready []*appRun
+	for _, a := range o.apps {
+		if a.ready {
+			ready = append(ready, a)
+		}
+	}
+	errs := make([]error, len(ready))
 	wg := workflow.NewWaitGroup(ctx)
-	for i, a := range o.st.Accounts {
+	for i, a := range ready {
 		wg.Add(1)
 		workflow.Go(ctx, func(gctx workflow.Context) {
 			defer wg.Done()
-			if err := workflow.ExecuteActivity(provisionOptions(gctx, "Enable account in "+a.Application), acts.EnableAccount,
-				activities.AccountInput{App: a.Application, Username: a.Username}).Get(gctx, nil); err != nil {
-				errs[i] = &stepError{app: a.Application, step: "enable account", err: err}
+			app := a.res.Application
+			if err := workflow.ExecuteActivity(provisionOptions(gctx, "Enable account in "+app), acts.EnableAccount,
+				activities.AccountInput{App: app, Username: a.res.Username}).Get(gctx, nil); err != nil {
+				errs[i] = &stepError{app: app, step: "enable account", err: err}
 			}
 		})
 	}
@@ -212,14 +381,23 @@ func (o *onboarding) enableAll(ctx workflow.Context) error {
 }
 
 // undo compensates after cause and returns the error that ends the run.
+// Approval requests stop first, and their grants in flight finish, so
+// compensation sees every step that may have taken effect.
 func (o *onboarding) undo(ctx workflow.Context, cause error) error {
 	o.setState(ctx, StateCompensating)
-	undoErrs := compensate(ctx, o.sagas)
-	for i := range o.st.Accounts {
-		o.st.Accounts[i].Entitlements = nil
+	cancelled := ctx.Err() != nil || temporal.IsCanceledError(cause)
+	why := "the onboarding failed"
+	if cancelled {
+		why = "the onboarding was cancelled"
 	}
-	o.st.Accounts = nil
-	if ctx.Err() != nil || temporal.IsCanceledError(cause) {
+	o.book.stop(ctx, why)
+	sagas := make([]*saga, len(o.apps))
+	for i, a := range o.apps {
+		sagas[i] = &a.saga
+	}
+	undoErrs := compensate(ctx, sagas)
+	o.apps = nil
+	if cancelled {
 		o.st.Failure = "cancelled; everything provisioned was removed"
 		o.setState(ctx, StateCancelled)
 		return cause

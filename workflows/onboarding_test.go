@@ -68,6 +68,14 @@ func (r *recorder) list() []string {
 // newEnv returns a test environment with every activity mocked to succeed
 // and record itself; fail, when set, decides the error of a call.
 func newEnv(t *testing.T, rec *recorder, fail func(call string) error) *testsuite.TestWorkflowEnvironment {
+	return newEnvWithPlan(t, rec, fail, testPlan)
+}
+
+// testManagers is the HR reporting line ManagerOf answers from.
+var testManagers = map[string]string{"E100008": "E100007", "E100088": "E100029", "E100007": ""}
+
+// newEnvWithPlan is newEnv with plan as the policy's answer.
+func newEnvWithPlan(t *testing.T, rec *recorder, fail func(call string) error, plan activities.PlanAccessResult) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
@@ -88,7 +96,12 @@ func newEnv(t *testing.T, rec *recorder, fail func(call string) error) *testsuit
 		func(_ context.Context, in activities.ReserveUsernameInput) (activities.ReserveUsernameResult, error) {
 			return activities.ReserveUsernameResult{Username: "jose.munoz"}, nil
 		}).Maybe()
-	env.OnActivity(acts.PlanAccess, mock.Anything, mock.Anything).Return(testPlan, nil).Maybe()
+	env.OnActivity(acts.PlanAccess, mock.Anything, mock.Anything).Return(plan, nil).Maybe()
+	env.OnActivity(acts.ManagerOf, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ManagerOfInput) (activities.ManagerOfResult, error) {
+			m, ok := testManagers[in.EmployeeID]
+			return activities.ManagerOfResult{ManagerID: m, Known: ok}, check("managerOf " + in.EmployeeID)
+		}).Maybe()
 	env.OnActivity(acts.EnsureAccount, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EnsureAccountInput) (connectors.EnsureAccountResponse, error) {
 			call := "ensure " + in.App

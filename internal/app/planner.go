@@ -51,28 +51,33 @@ func (p *policyPlanner) PlanAccess(_ context.Context, person hr.Person) (activit
 }
 
 // FromPlan keeps, per application, the entitlements a joiner gets without a
-// human step; approval-gated and temporary-only items are deferred with the
-// reason, so they are visible in the result rather than silently dropped.
+// human step, and carries each approval-gated item with its resolved steps,
+// so the workflow asks for them while the rest goes ahead. Temporary-only
+// items are deferred with the reason: they are requested separately, never
+// granted at hire, and stay visible in the result rather than silently
+// dropped.
 func FromPlan(plan policy.Plan) activities.PlanAccessResult {
 	res := activities.PlanAccessResult{PolicyVersion: plan.PolicyVersion, Reasons: map[string][]string{}}
 	// Items are sorted by application, then entitlement.
 	for _, it := range plan.Items {
 		switch {
-		case len(it.Approvals) > 0:
-			res.Deferred = append(res.Deferred, activities.DeferredAccess{
-				Application: it.Application, Entitlement: it.Entitlement, Reason: "needs approval"})
-			continue
 		case it.Temporary:
+			// Temporary-only access is requested on its own, with its own
+			// approval, never granted at hire.
 			res.Deferred = append(res.Deferred, activities.DeferredAccess{
 				Application: it.Application, Entitlement: it.Entitlement, Reason: "temporary access only: request it"})
 			continue
+		case len(it.Approvals) > 0:
+			res.Approvals = append(res.Approvals, activities.ApprovalItem{
+				Application: it.Application, Entitlement: it.Entitlement, Steps: approvalSteps(it.Approvals)})
+		default:
+			n := len(res.Applications)
+			if n == 0 || res.Applications[n-1].Application != it.Application {
+				res.Applications = append(res.Applications, activities.AppAccess{Application: it.Application})
+				n++
+			}
+			res.Applications[n-1].Entitlements = append(res.Applications[n-1].Entitlements, it.Entitlement)
 		}
-		n := len(res.Applications)
-		if n == 0 || res.Applications[n-1].Application != it.Application {
-			res.Applications = append(res.Applications, activities.AppAccess{Application: it.Application})
-			n++
-		}
-		res.Applications[n-1].Entitlements = append(res.Applications[n-1].Entitlements, it.Entitlement)
 		why := make([]string, len(it.Reasons))
 		for i, r := range it.Reasons {
 			why[i] = r.String()
@@ -80,4 +85,15 @@ func FromPlan(plan policy.Plan) activities.PlanAccessResult {
 		res.Reasons[it.Ref().String()] = why
 	}
 	return res
+}
+
+func approvalSteps(steps []policy.ApprovalStep) []activities.ApprovalStep {
+	out := make([]activities.ApprovalStep, len(steps))
+	for i, s := range steps {
+		out[i] = activities.ApprovalStep{
+			Kind: string(s.Kind), ApproverID: s.ApproverID, EscalateAfter: s.EscalateAfter, ExpireAfter: s.ExpireAfter,
+			Fallback: s.Fallback, Unresolved: s.Unresolved,
+		}
+	}
+	return out
 }
