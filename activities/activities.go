@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -31,6 +32,10 @@ type Activities struct {
 	Usernames UsernameReserver
 	// Planner decides access from policy.
 	Planner Planner
+	// Policy is the policy in force, for leaver retention.
+	Policy PolicySource
+	// Directory answers who manages whom, for escalating approvals.
+	Directory Directory
 }
 
 // ReserveUsernameInput names the person a username is for.
@@ -70,8 +75,11 @@ type PlanAccessResult struct {
 	PolicyVersion string `json:"policyVersion"`
 	// Applications is the access granted without a human step, sorted.
 	Applications []AppAccess `json:"applications"`
+	// Approvals is planned access granted only once its approval steps
+	// pass, sorted like Applications.
+	Approvals []ApprovalItem `json:"approvals,omitempty"`
 	// Deferred is planned access this process does not grant by itself
-	// (approval needed, or temporary-only), with the reason.
+	// (temporary-only), with the reason.
 	Deferred []DeferredAccess `json:"deferred,omitempty"`
 	// Reasons explains each granted entitlement ("app/entitlement" -> the
 	// rules and roles behind it), for the audit trail.
@@ -83,6 +91,35 @@ type DeferredAccess struct {
 	Application string `json:"application"`
 	Entitlement string `json:"entitlement"`
 	Reason      string `json:"reason"`
+}
+
+// ApprovalItem is one planned entitlement that needs approval, with the
+// steps to pass in order.
+type ApprovalItem struct {
+	Application string         `json:"application"`
+	Entitlement string         `json:"entitlement"`
+	Steps       []ApprovalStep `json:"steps"`
+}
+
+// ApprovalStep is one approval, resolved by policy to the person who gives
+// it. It mirrors policy.ApprovalStep so workflows do not depend on the
+// policy engine.
+type ApprovalStep struct {
+	// Kind is manager, owner or named.
+	Kind string `json:"kind"`
+	// ApproverID is the employee ID asked; empty only when Unresolved.
+	ApproverID string `json:"approverId,omitempty"`
+	// EscalateAfter is when the approver's manager may decide as well,
+	// counted from the start of the step.
+	EscalateAfter time.Duration `json:"escalateAfter"`
+	// ExpireAfter is when the step counts as rejected, counted from its
+	// start.
+	ExpireAfter time.Duration `json:"expireAfter"`
+	// Fallback explains why ApproverID is not the usual approver.
+	Fallback string `json:"fallback,omitempty"`
+	// Unresolved means nobody but the person could approve: the request is
+	// rejected at once.
+	Unresolved bool `json:"unresolved,omitempty"`
 }
 
 // AppAccess is the planned access in one application.

@@ -81,6 +81,10 @@ a person. Configuration comes from environment variables (see README.md).`,
 		newStatusCmd(opts),
 		newPolicyCmd(opts),
 		newPlanCmd(opts),
+		newTerminateCmd(opts),
+		newPendingCmd(opts),
+		newApproveCmd(opts),
+		newRejectCmd(opts),
 	)
 	return root
 }

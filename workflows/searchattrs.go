@@ -46,3 +46,22 @@ const (
 	StateFailed       = "failed"
 	StateCancelled    = "cancelled"
 )
+
+// The leaver's event and states (see Offboarding).
+const (
+	// EventLeaver marks an offboarding run.
+	EventLeaver = "leaver"
+	// StateScheduled waits for the end of the last day.
+	StateScheduled = "scheduled"
+	// StateRetracted ended a scheduled offboarding before it touched
+	// anything (HR withdrew it).
+	StateRetracted = "retracted"
+	// StateDisabling disables every account and ends sessions.
+	StateDisabling = "disabling"
+	// StateRevoking removes every entitlement of the disabled accounts.
+	StateRevoking = "revoking"
+	// StateRetention keeps the disabled accounts until their deletion date.
+	StateRetention = "retention"
+	// StateDeleting deletes an account whose retention has ended.
+	StateDeleting = "deleting"
+)

@@ -34,6 +34,7 @@ func Register(r worker.Registry, a *activities.Activities) {
 // alone, so a workflow missing here fails replay as well as the worker.
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.Onboarding)
+	r.RegisterWorkflow(workflows.Offboarding)
 }
 
 // Deps are the long-lived dependencies of the activities; Close releases
@@ -72,6 +73,13 @@ func NewDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *De
 	}
 	d.closers = append(d.closers, planner.stop)
 	d.Activities.Planner = planner
+	d.Activities.Policy = planner.w
+
+	dir, err := loadRosterDirectory(cfg.RosterFile, logger)
+	if err != nil {
+		return nil, err
+	}
+	d.Activities.Directory = dir
 
 	conns, closeConns, err := NewConnectors(ctx, cfg)
 	if err != nil {

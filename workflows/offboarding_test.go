@@ -1,0 +1,601 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/provisio-dev/provisio/activities"
+	"github.com/provisio-dev/provisio/connectors"
+	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/policy"
+)
+
+const leaverID = "E100001"
+
+// leaverWorld is what the mocked applications hold. Its hooks run on the
+// test environment's activity goroutines, hence the lock.
+type leaverWorld struct {
+	mu       sync.Mutex
+	username string
+	// accounts are the applications' answers to FindAccounts, by name.
+	accounts map[string]activities.FoundAccount
+	// beforeFind, when set, may change the world before FindAccounts
+	// call n (1-based) answers.
+	beforeFind func(n int, w *leaverWorld)
+	finds      int
+	// onboarding answers AwaitWorkflowClosed, call n (1-based).
+	onboarding func(n int) activities.AwaitWorkflowClosedResult
+	awaits     int
+}
+
+func newWorld() *leaverWorld {
+	return &leaverWorld{
+		username: "jose.munoz",
+		accounts: map[string]activities.FoundAccount{
+			"ldap": {Application: "ldap", Exists: true, Entitlements: []string{"all-staff", "engineering"}, Retention: 90 * policy.Day},
+			"postgres": {Application: "postgres", Exists: true, Entitlements: []string{"analytics_read"},
+				Retention: 30 * policy.Day},
+			"scim": {Application: "scim", Retention: 30 * policy.Day},
+		},
+	}
+}
+
+// leaverEnv is a test environment running Offboarding against a world.
+type leaverEnv struct {
+	*testsuite.TestWorkflowEnvironment
+	rec *recorder
+	// attention lists the NeedsAttention values upserted, in order.
+	attention []bool
+	// cancels counts the onboarding cancellations requested.
+	cancels int
+}
+
+// newLeaverEnv mocks every activity the leaver uses; fail, when set,
+// decides the error of a recorded call ("disable ldap", "revoke
+// ldap/all-staff", "delete ldap").
+func newLeaverEnv(t *testing.T, w *leaverWorld, fail func(call string) error) *leaverEnv {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := &leaverEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), rec: &recorder{}}
+	env.SetStartTime(testStart)
+	env.rec.now = env.Now
+	env.RegisterWorkflow(Offboarding)
+	env.RegisterActivity(&activities.Activities{})
+	check := func(call string) error {
+		if fail != nil {
+			if err := fail(call); err != nil {
+				return err
+			}
+		}
+		env.rec.add(call)
+		return nil
+	}
+	env.OnActivity(acts.FindAccounts, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FindAccountsInput) (activities.FindAccountsResult, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.finds++
+			if w.beforeFind != nil {
+				w.beforeFind(w.finds, w)
+			}
+			if in.EmployeeID != leaverID {
+				return activities.FindAccountsResult{}, errors.New("wrong employee")
+			}
+			res := activities.FindAccountsResult{Username: w.username}
+			if w.username == "" {
+				return res, nil
+			}
+			for _, app := range []string{"ldap", "postgres", "scim"} {
+				if len(in.Applications) == 0 || slices.Contains(in.Applications, app) {
+					res.Applications = append(res.Applications, w.accounts[app])
+				}
+			}
+			return res, nil
+		}).Maybe()
+	env.OnActivity(acts.AwaitWorkflowClosed, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AwaitWorkflowClosedInput) (activities.AwaitWorkflowClosedResult, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.awaits++
+			if in.WorkflowID != OnboardingID(leaverID) {
+				return activities.AwaitWorkflowClosedResult{}, errors.New("wrong workflow")
+			}
+			if w.onboarding == nil {
+				return activities.AwaitWorkflowClosedResult{Closed: true}, nil
+			}
+			return w.onboarding(w.awaits), nil
+		}).Maybe()
+	env.OnActivity(acts.DisableAccount, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AccountInput) (connectors.DisableResponse, error) {
+			if in.Username != w.username {
+				return connectors.DisableResponse{}, errors.New("wrong username")
+			}
+			return connectors.DisableResponse{Changed: true, SessionsEnded: 1}, check("disable " + in.App)
+		}).Maybe()
+	env.OnActivity(acts.RevokeEntitlement, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
+			return connectors.EntitlementResponse{Changed: true}, check("revoke " + in.App + "/" + in.Entitlement)
+		}).Maybe()
+	env.OnActivity(acts.DeleteAccount, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AccountInput) (connectors.DeleteResponse, error) {
+			return connectors.DeleteResponse{Deleted: true}, check("delete " + in.App)
+		}).Maybe()
+	env.OnRequestCancelExternalWorkflow(mock.Anything, OnboardingID(leaverID), "").Return(nil).Run(
+		func(mock.Arguments) { env.cancels++ }).Maybe()
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		if v, ok := args.Get(0).(temporal.SearchAttributes).GetBool(AttrNeedsAttention); ok {
+			env.attention = append(env.attention, v)
+		}
+	}).Return().Maybe()
+	return env
+}
+
+func (e *leaverEnv) state(t *testing.T) OffboardingState {
+	t.Helper()
+	v, err := e.QueryWorkflow(QueryState)
+	require.NoError(t, err)
+	var st OffboardingState
+	require.NoError(t, v.Get(&st))
+	return st
+}
+
+func (e *leaverEnv) result(t *testing.T) OffboardingResult {
+	t.Helper()
+	require.True(t, e.IsWorkflowCompleted())
+	require.NoError(t, e.GetWorkflowError())
+	var res OffboardingResult
+	require.NoError(t, e.GetWorkflowResult(&res))
+	return res
+}
+
+// positions maps each recorded call to its index.
+func positions(calls []string) map[string]int {
+	pos := map[string]int{}
+	for i, c := range calls {
+		pos[c] = i
+	}
+	return pos
+}
+
+func countOf(calls []string, call string) int {
+	n := 0
+	for _, c := range calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
+}
+
+func date(s string) hr.Date {
+	d, err := hr.ParseDate(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func TestOffboardingKillSwitchDisablesThenRevokesThenDeletes(t *testing.T) {
+	w := newWorld()
+	env := newLeaverEnv(t, w, nil)
+	// While the retention runs, access is gone and the run says so.
+	env.RegisterDelayedCallback(func() {
+		st := env.state(t)
+		require.Equal(t, StateRetention, st.State)
+		require.Len(t, st.Accounts, 2)
+		for _, a := range st.Accounts {
+			require.True(t, a.Disabled, a.Application)
+			require.False(t, a.Deleted, a.Application)
+		}
+	}, 10*policy.Day)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID, Reason: "resigned"})
+
+	res := env.result(t)
+	require.Equal(t, 1, env.cancels, "a running onboarding is cancelled first")
+	calls := env.rec.list()
+	require.ElementsMatch(t, []string{
+		"disable ldap", "disable postgres",
+		"revoke ldap/all-staff", "revoke ldap/engineering", "revoke postgres/analytics_read",
+		"delete ldap", "delete postgres",
+	}, calls)
+	pos := positions(calls)
+	for _, d := range []string{"disable ldap", "disable postgres"} {
+		for _, r := range []string{"revoke ldap/all-staff", "revoke ldap/engineering", "revoke postgres/analytics_read"} {
+			require.Less(t, pos[d], pos[r], "every disable comes before any revoke")
+			for _, del := range []string{"delete ldap", "delete postgres"} {
+				require.Less(t, pos[r], pos[del], "every revoke comes before any delete")
+			}
+		}
+	}
+	require.Equal(t, testStart, env.rec.at["disable ldap"], "the kill switch acts at once")
+	require.Equal(t, testStart, env.rec.at["disable postgres"])
+	require.Equal(t, 1, w.finds, "no onboarding ran: one sweep is enough")
+
+	require.Equal(t, leaverID, res.EmployeeID)
+	require.Equal(t, "jose.munoz", res.Username)
+	require.Equal(t, "resigned", res.Reason)
+	require.Equal(t, testStart, res.AccessEndedAt)
+	require.Equal(t, []LeaverAccount{
+		{Application: "ldap", Disabled: true, SessionsEnded: 1, Revoked: []string{"all-staff", "engineering"},
+			DeleteAfter: testStart.Add(90 * policy.Day), Deleted: true, DeletedAt: testStart.Add(90 * policy.Day)},
+		{Application: "postgres", Disabled: true, SessionsEnded: 1, Revoked: []string{"analytics_read"},
+			DeleteAfter: testStart.Add(30 * policy.Day), Deleted: true, DeletedAt: testStart.Add(30 * policy.Day)},
+	}, res.Accounts)
+	require.Equal(t, StateCompleted, env.state(t).State)
+	require.Empty(t, env.attention, "nothing went wrong, nothing was flagged")
+}
+
+func TestOffboardingDeletesExactlyWhenEachRetentionEnds(t *testing.T) {
+	cases := []struct {
+		name      string
+		retention map[string]time.Duration
+	}{
+		{"per-application retention", map[string]time.Duration{"ldap": 90 * policy.Day, "postgres": 30 * policy.Day}},
+		{"same retention", map[string]time.Duration{"ldap": 30 * policy.Day, "postgres": 30 * policy.Day}},
+		{"no retention", map[string]time.Duration{"ldap": 0, "postgres": 7 * policy.Day}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			for app, d := range tc.retention {
+				a := w.accounts[app]
+				a.Retention = d
+				w.accounts[app] = a
+			}
+			env := newLeaverEnv(t, w, nil)
+			env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+			env.result(t)
+			for app, d := range tc.retention {
+				require.Equal(t, testStart.Add(d), env.rec.at["delete "+app], app)
+			}
+			require.Equal(t, testStart.Add(max(tc.retention["ldap"], tc.retention["postgres"])), env.Now().UTC(),
+				"the run ends with the last deletion")
+		})
+	}
+}
+
+func TestOffboardingScheduledLastDay(t *testing.T) {
+	cases := []struct {
+		name    string
+		lastDay hr.Date
+		want    time.Time
+	}{
+		{"no last day: now", hr.Date{}, testStart},
+		{"last day already over: now", date("2026-11-24"), testStart},
+		{"last day today: when it ends", date("2026-11-25"), time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)},
+		{"future last day: when it ends", date("2027-01-29"), time.Date(2027, 1, 30, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			env := newLeaverEnv(t, w, nil)
+			if tc.want.After(testStart) {
+				env.RegisterDelayedCallback(func() {
+					st := env.state(t)
+					require.Equal(t, StateScheduled, st.State)
+					require.Equal(t, tc.lastDay.String(), st.LastDay)
+					require.Equal(t, tc.want, st.AccessEndsAt.UTC())
+					require.Empty(t, env.rec.list(), "nothing is touched before the day ends")
+					require.Zero(t, env.cancels)
+				}, tc.want.Sub(testStart)-time.Minute)
+			}
+			env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID, LastDay: tc.lastDay})
+			res := env.result(t)
+			require.Equal(t, tc.want, env.rec.at["disable ldap"])
+			require.Equal(t, tc.want, env.rec.at["disable postgres"])
+			require.Equal(t, tc.want, res.AccessEndedAt.UTC())
+			require.Equal(t, tc.want.Add(90*policy.Day), env.rec.at["delete ldap"], "retention counts from the end of access")
+		})
+	}
+}
+
+func TestOffboardingReschedule(t *testing.T) {
+	lastDay := date("2026-12-31")
+	cases := []struct {
+		name    string
+		newDay  hr.Date
+		want    time.Time
+		signals int
+	}{
+		{"earlier", date("2026-12-04"), time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC), 1},
+		{"later", date("2027-02-26"), time.Date(2027, 2, 27, 0, 0, 0, 0, time.UTC), 1},
+		{"a past day: now", date("2026-11-01"), testStart.Add(time.Hour), 1},
+		{"no day: now", hr.Date{}, testStart.Add(time.Hour), 1},
+		{"twice, the last one wins", date("2026-12-10"), time.Date(2026, 12, 11, 0, 0, 0, 0, time.UTC), 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newLeaverEnv(t, newWorld(), nil)
+			if tc.signals == 2 {
+				env.RegisterDelayedCallback(func() {
+					env.SignalWorkflow(SignalReschedule, RescheduleInput{LastDay: date("2026-12-01")})
+				}, 30*time.Minute)
+			}
+			env.RegisterDelayedCallback(func() {
+				env.SignalWorkflow(SignalReschedule, RescheduleInput{LastDay: tc.newDay})
+			}, time.Hour)
+			env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID, LastDay: lastDay})
+			res := env.result(t)
+			require.Equal(t, tc.want, env.rec.at["disable ldap"])
+			require.Equal(t, tc.want, res.AccessEndedAt.UTC())
+		})
+	}
+}
+
+func TestOffboardingRetractedWhileScheduledChangesNothing(t *testing.T) {
+	w := newWorld()
+	env := newLeaverEnv(t, w, nil)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 24*time.Hour)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID, LastDay: date("2026-12-31")})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "got %v", env.GetWorkflowError())
+	require.Empty(t, env.rec.list())
+	require.Zero(t, w.finds, "not even read")
+	require.Zero(t, env.cancels, "the onboarding is left alone")
+	st := env.state(t)
+	require.Equal(t, StateRetracted, st.State)
+	require.Contains(t, st.Failure, "nothing was changed")
+	require.Equal(t, testStart.Add(24*time.Hour), env.Now().UTC(), "the run ends when retracted, not on the last day")
+}
+
+func TestOffboardingOutageNeedsAttentionUntilTheApplicationRecovers(t *testing.T) {
+	w := newWorld()
+	// scim cannot be read at first; postgres refuses the first 7 disables.
+	w.accounts["scim"] = activities.FoundAccount{Application: "scim", Retention: 30 * policy.Day,
+		Error: "scim GetAccount: Unavailable: connection refused", ErrorKind: string(connectors.KindUnavailable)}
+	w.beforeFind = func(n int, w *leaverWorld) {
+		if n == 3 {
+			w.accounts["scim"] = activities.FoundAccount{Application: "scim", Exists: true,
+				Entitlements: []string{"engineering"}, Retention: 30 * policy.Day}
+		}
+	}
+	disables := 0
+	env := newLeaverEnv(t, w, func(call string) error {
+		if call == "disable postgres" {
+			if disables++; disables <= 7 {
+				return temporal.NewApplicationError("postgres DisableAccount: Unavailable: connection refused", string(connectors.KindUnavailable))
+			}
+		}
+		return nil
+	})
+	env.RegisterDelayedCallback(func() {
+		st := env.state(t)
+		require.Equal(t, StateDisabling, st.State)
+		require.True(t, st.NeedsAttention)
+		var apps []string
+		for _, p := range st.Problems {
+			apps = append(apps, p.Application+": "+p.Step)
+			require.False(t, p.Permanent)
+			require.Contains(t, p.Error, "Unavailable")
+		}
+		require.ElementsMatch(t, []string{"postgres: disable account", "scim: find account"}, apps)
+		require.Contains(t, env.rec.list(), "disable ldap", "one application's outage does not hold the others back")
+		require.NotContains(t, strings.Join(env.rec.list(), ","), "revoke", "revokes wait for every disable")
+	}, 30*time.Second)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+
+	res := env.result(t)
+	require.Equal(t, []bool{true, false}, env.attention, "raised once, cleared once recovered")
+	require.Equal(t, 8, disables)
+	require.Equal(t, testStart, env.rec.at["disable ldap"])
+	require.True(t, env.rec.at["disable postgres"].After(testStart.Add(time.Minute)), "retried after a durable pause")
+	require.Contains(t, env.rec.list(), "disable scim")
+	require.Contains(t, env.rec.list(), "revoke scim/engineering")
+	require.Contains(t, env.rec.list(), "delete scim")
+	pos := positions(env.rec.list())
+	require.Less(t, pos["disable postgres"], pos["revoke ldap/all-staff"])
+	require.Len(t, res.Accounts, 3)
+	st := env.state(t)
+	require.False(t, st.NeedsAttention)
+	require.Empty(t, st.Problems)
+	require.Equal(t, StateCompleted, st.State)
+}
+
+func TestOffboardingWithNoAccountAnywhereHasNothingToDo(t *testing.T) {
+	cases := []struct {
+		name  string
+		world func(w *leaverWorld)
+	}{
+		{"no username reserved", func(w *leaverWorld) { w.username = "" }},
+		{"username but no accounts", func(w *leaverWorld) {
+			for app, a := range w.accounts {
+				w.accounts[app] = activities.FoundAccount{Application: app, Retention: a.Retention}
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			tc.world(w)
+			env := newLeaverEnv(t, w, nil)
+			env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+			res := env.result(t)
+			require.Empty(t, res.Accounts)
+			require.Empty(t, env.rec.list())
+			require.Equal(t, testStart, env.Now().UTC(), "no retention to wait for")
+			require.Equal(t, StateCompleted, env.state(t).State)
+		})
+	}
+}
+
+func TestOffboardingLeavesForeignAccountsAlone(t *testing.T) {
+	w := newWorld()
+	w.accounts["scim"] = activities.FoundAccount{Application: "scim", Foreign: true, Retention: 30 * policy.Day}
+	env := newLeaverEnv(t, w, nil)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+	res := env.result(t)
+	for _, c := range env.rec.list() {
+		require.NotContains(t, c, "scim")
+	}
+	require.Equal(t, []SkippedAccount{{Application: "scim",
+		Reason: "an account with the username exists but was not created by provisio for this person"}}, res.Skipped)
+}
+
+// TestOffboardingWinsOverARunningOnboarding: the onboarding is cancelled,
+// and once it has closed and settled a second sweep finds what it left: an
+// account its last in-flight step created (scim), and none where its
+// compensation deleted one (postgres).
+func TestOffboardingWinsOverARunningOnboarding(t *testing.T) {
+	w := newWorld()
+	w.onboarding = func(n int) activities.AwaitWorkflowClosedResult {
+		if n < 3 {
+			return activities.AwaitWorkflowClosedResult{Found: true, Status: "running"}
+		}
+		return activities.AwaitWorkflowClosedResult{Found: true, Closed: true, Status: "canceled", CloseTime: testStart.Add(10 * time.Second)}
+	}
+	w.beforeFind = func(n int, w *leaverWorld) {
+		if n == 2 {
+			w.accounts["scim"] = activities.FoundAccount{Application: "scim", Exists: true,
+				Entitlements: []string{"all-staff"}, Retention: 30 * policy.Day}
+			w.accounts["postgres"] = activities.FoundAccount{Application: "postgres", Retention: 30 * policy.Day}
+		}
+	}
+	env := newLeaverEnv(t, w, nil)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+	res := env.result(t)
+
+	require.Equal(t, 1, env.cancels)
+	require.Equal(t, 3, w.awaits, "waits until the onboarding has closed")
+	require.Equal(t, 2, w.finds, "a second sweep after the onboarding settled")
+	settled := testStart.Add(10*time.Second + settleAfterOnboarding)
+	calls := env.rec.list()
+	require.Equal(t, "disable ldap", calls[0], "the kill switch did not wait for the onboarding")
+	require.Equal(t, 2, countOf(calls, "disable ldap"), "disabled in both sweeps (idempotent)")
+	require.Equal(t, 1, countOf(calls, "disable postgres"), "gone at the second sweep")
+	require.Equal(t, settled, env.rec.at["disable scim"])
+	pos := positions(env.rec.list())
+	require.Less(t, pos["disable scim"], pos["revoke ldap/all-staff"], "revokes wait for the second sweep")
+	require.Contains(t, env.rec.list(), "revoke scim/all-staff")
+	require.NotContains(t, env.rec.list(), "revoke postgres/analytics_read", "already deleted by the onboarding")
+	require.NotContains(t, env.rec.list(), "delete postgres")
+	require.Equal(t, testStart.Add(30*policy.Day), env.rec.at["delete scim"],
+		"retention counts from the kill switch, not from the second sweep")
+	byApp := map[string]LeaverAccount{}
+	for _, a := range res.Accounts {
+		byApp[a.Application] = a
+	}
+	require.True(t, byApp["postgres"].Deleted)
+	require.Equal(t, settled, byApp["postgres"].DeletedAt)
+	require.True(t, byApp["scim"].Deleted)
+}
+
+// TestOffboardingSweepsAgainOnlyWhenTheOnboardingMayHaveActedSince covers
+// the onboarding's possible endings relative to the kill switch.
+func TestOffboardingSweepsAgainOnlyWhenTheOnboardingMayHaveActedSince(t *testing.T) {
+	cases := []struct {
+		name       string
+		closed     activities.AwaitWorkflowClosedResult
+		wantFinds  int
+		wantRevoke time.Time
+	}{
+		{"never hired", activities.AwaitWorkflowClosedResult{Closed: true}, 1, testStart},
+		{"completed long ago", activities.AwaitWorkflowClosedResult{Found: true, Closed: true, Status: "completed",
+			CloseTime: testStart.Add(-time.Hour)}, 1, testStart},
+		{"cancelled long ago", activities.AwaitWorkflowClosedResult{Found: true, Closed: true, Status: "canceled",
+			CloseTime: testStart.Add(-time.Hour)}, 1, testStart},
+		{"completed as the kill switch ran: sweep again at once", activities.AwaitWorkflowClosedResult{Found: true, Closed: true,
+			Status: "completed", CloseTime: testStart}, 2, testStart},
+		{"cancelled just before: sweep again once settled", activities.AwaitWorkflowClosedResult{Found: true, Closed: true,
+			Status: "canceled", CloseTime: testStart.Add(-20 * time.Second)}, 2, testStart.Add(40 * time.Second)},
+		{"failed just before: sweep again once settled", activities.AwaitWorkflowClosedResult{Found: true, Closed: true,
+			Status: "failed", CloseTime: testStart.Add(-50 * time.Second)}, 2, testStart.Add(10 * time.Second)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			w.onboarding = func(int) activities.AwaitWorkflowClosedResult { return tc.closed }
+			env := newLeaverEnv(t, w, nil)
+			env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+			env.result(t)
+			require.Equal(t, tc.wantFinds, w.finds)
+			require.Equal(t, tc.wantRevoke, env.rec.at["revoke ldap/all-staff"])
+		})
+	}
+}
+
+func TestOffboardingInvalidInputFailsOnlyAfterEverythingElse(t *testing.T) {
+	w := newWorld()
+	env := newLeaverEnv(t, w, func(call string) error {
+		if call == "disable ldap" {
+			return temporal.NewApplicationError("ldap DisableAccount: InvalidInput: bad username", string(connectors.KindInvalid))
+		}
+		return nil
+	})
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+
+	require.True(t, env.IsWorkflowCompleted())
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae))
+	require.Equal(t, "OffboardingFailed", ae.Type())
+	require.Contains(t, ae.Error(), "ldap: disable account: ldap DisableAccount: InvalidInput: bad username")
+	require.ElementsMatch(t, []string{"disable postgres", "revoke postgres/analytics_read", "delete postgres"}, env.rec.list(),
+		"the other application is fully deprovisioned")
+	require.Equal(t, []bool{true}, env.attention)
+	st := env.state(t)
+	require.Equal(t, StateFailed, st.State)
+	require.True(t, st.NeedsAttention)
+	require.Len(t, st.Problems, 1)
+	require.True(t, st.Problems[0].Permanent)
+}
+
+func TestOffboardingCancelledDuringRetentionKeepsTheDisabledAccounts(t *testing.T) {
+	w := newWorld()
+	env := newLeaverEnv(t, w, nil)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 40*policy.Day)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "got %v", env.GetWorkflowError())
+	require.Contains(t, env.rec.list(), "delete postgres", "its retention ended before the cancellation")
+	require.NotContains(t, env.rec.list(), "delete ldap")
+	st := env.state(t)
+	require.Equal(t, StateCancelled, st.State)
+	require.Contains(t, st.Failure, "accounts kept disabled, not deleted: ldap")
+	for _, a := range st.Accounts {
+		require.True(t, a.Disabled)
+		require.Equal(t, a.Application == "ldap", a.Kept, a.Application)
+	}
+}
+
+func TestOffboardingCancelledDuringTheKillSwitchStillRemovesAccess(t *testing.T) {
+	w := newWorld()
+	w.onboarding = func(n int) activities.AwaitWorkflowClosedResult {
+		return activities.AwaitWorkflowClosedResult{Found: true, Closed: true, CloseTime: testStart}
+	}
+	env := newLeaverEnv(t, w, nil)
+	// During the settling pause, before any revoke.
+	env.RegisterDelayedCallback(env.CancelWorkflow, 30*time.Second)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+
+	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "got %v", env.GetWorkflowError())
+	require.ElementsMatch(t, []string{
+		"disable ldap", "disable postgres", "disable ldap", "disable postgres",
+		"revoke ldap/all-staff", "revoke ldap/engineering", "revoke postgres/analytics_read",
+	}, env.rec.list(), "both sweeps and every revoke ran; no deletion")
+}
+
+func TestOffboardingRefusesAnInvalidEmployeeID(t *testing.T) {
+	env := newLeaverEnv(t, newWorld(), nil)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: "x)(uid=*"})
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "employee ID must be E followed by 6 digits")
+	require.Empty(t, env.rec.list())
+	require.Zero(t, env.cancels)
+}
