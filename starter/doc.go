@@ -1,3 +1,5 @@
-// Command starter is the CLI for HR systems, managers and operators: it
-// starts lifecycle workflows (hire), and shows what happened (status).
+// Command starter is the CLI for HR systems, managers and operators: HR
+// starts lifecycle workflows (hire, terminate), managers and application
+// owners answer approval requests (pending, approve, reject), and operators
+// and auditors see what happened and why (status, plan, policy check).
 package main

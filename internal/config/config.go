@@ -23,7 +23,8 @@ type Config struct {
 	StoreURL string
 	// PolicyFile is the policy YAML (PROVISIO_POLICY).
 	PolicyFile string
-	// RosterFile is the HR roster the CLI looks people up in (PROVISIO_ROSTER).
+	// RosterFile is the HR roster (PROVISIO_ROSTER): the CLI looks people up
+	// in it, and the worker finds approvers' managers in it for escalation.
 	RosterFile string
 	// LDAP, Postgres and SCIM configure the three target applications.
 	LDAP     LDAP
