@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/provisio-dev/provisio/internal/hr"
@@ -26,6 +28,8 @@ type runInfo struct {
 	URL        string     `json:"url"`
 	// Onboarding is the state of an onboarding run, when the worker answers.
 	Onboarding *workflows.OnboardingState `json:"onboarding,omitempty"`
+	// Offboarding is the state of an offboarding run, when the worker answers.
+	Offboarding *workflows.OffboardingState `json:"offboarding,omitempty"`
 }
 
 // statusReport is `status --output json`.
@@ -93,13 +97,13 @@ func loadStatus(cmd *cobra.Command, opts *rootOptions, employeeID string) (statu
 				t := e.GetCloseTime().AsTime()
 				ri.Closed = &t
 			}
-			if ri.Type == "Onboarding" {
-				if v, err := c.QueryWorkflow(ctx, ri.WorkflowID, ri.RunID, workflows.QueryState); err == nil {
-					var st workflows.OnboardingState
-					if v.Get(&st) == nil {
-						ri.Onboarding = &st
-					}
-				}
+			// The state query needs a worker; without one the run is still
+			// listed, just without its accounts.
+			switch ri.Type {
+			case "Onboarding":
+				ri.Onboarding = queryState[workflows.OnboardingState](ctx, c, ri)
+			case "Offboarding":
+				ri.Offboarding = queryState[workflows.OffboardingState](ctx, c, ri)
 			}
 			rep.Runs = append(rep.Runs, ri)
 		}
@@ -111,6 +115,18 @@ func loadStatus(cmd *cobra.Command, opts *rootOptions, employeeID string) (statu
 		return rep, fmt.Errorf("no runs found for %s (never hired through this system, or not yet visible: retry in a second)", employeeID)
 	}
 	return rep, nil
+}
+
+func queryState[T any](ctx context.Context, c client.Client, ri runInfo) *T {
+	v, err := c.QueryWorkflow(ctx, ri.WorkflowID, ri.RunID, workflows.QueryState)
+	if err != nil {
+		return nil
+	}
+	var st T
+	if v.Get(&st) != nil {
+		return nil
+	}
+	return &st
 }
 
 func keywordAttr(sa *commonpb.SearchAttributes, name string) string {
@@ -140,6 +156,10 @@ func printStatus(opts *rootOptions, rep statusReport) {
 	_ = tw.Flush()
 	for _, r := range rep.Runs {
 		fmt.Fprintf(opts.out, "\n%s: %s\n", r.WorkflowID, r.URL)
+		if st := r.Offboarding; st != nil {
+			printOffboarding(opts, st)
+			continue
+		}
 		if r.Onboarding == nil {
 			continue
 		}
@@ -161,4 +181,33 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func printOffboarding(opts *rootOptions, st *workflows.OffboardingState) {
+	if !st.AccessEndsAt.IsZero() {
+		fmt.Fprintf(opts.out, "  access ends: %s\n", st.AccessEndsAt.Local().Format(time.DateTime))
+	}
+	for _, a := range st.Accounts {
+		state := "enabled"
+		switch {
+		case a.Deleted:
+			state = "deleted"
+		case a.Disabled:
+			state = "disabled"
+		}
+		line := fmt.Sprintf("  account in %-10s %s", a.Application, state)
+		if len(a.Revoked) > 0 {
+			line += fmt.Sprintf(", revoked %v", a.Revoked)
+		}
+		if !a.Deleted && !a.DeleteAfter.IsZero() {
+			line += ", deleted after " + a.DeleteAfter.Local().Format(time.DateOnly)
+		}
+		fmt.Fprintln(opts.out, line)
+	}
+	for _, p := range st.Problems {
+		fmt.Fprintf(opts.out, "  needs attention: %s %s: %s\n", p.Application, p.Step, p.Error)
+	}
+	if st.Failure != "" {
+		fmt.Fprintf(opts.out, "  failure: %s\n", st.Failure)
+	}
 }

@@ -133,6 +133,13 @@ func TestLeaverEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The operator's view says the same.
+	out, err = runCLI(t, bin, cfg, "status", employee)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, offID)
+	assert.Contains(t, out, "account in postgres   disabled, revoked")
+	assert.Contains(t, out, "deleted after")
+
 	// HR can no longer retract it, and the finished hire was left as it was.
 	out, err = runCLI(t, bin, cfg, "terminate", employee, "--retract")
 	require.Error(t, err, out)
