@@ -138,9 +138,18 @@ func (a *Activities) PlanAccess(ctx context.Context, in PlanAccessInput) (PlanAc
 	if err != nil {
 		return PlanAccessResult{}, classify("policy", "PlanAccess", err)
 	}
+	apps := make([]string, 0, len(res.Applications)+len(res.Approvals))
 	for _, app := range res.Applications {
-		if _, ok := a.Connectors[app.Application]; !ok {
-			return PlanAccessResult{}, invalid("PlanAccess", "policy plans access in application %q, which this worker has no connector for", app.Application)
+		apps = append(apps, app.Application)
+	}
+	// Approval items too: finding out only after an approver said yes would
+	// undo the whole onboarding.
+	for _, item := range res.Approvals {
+		apps = append(apps, item.Application)
+	}
+	for _, app := range apps {
+		if _, ok := a.Connectors[app]; !ok {
+			return PlanAccessResult{}, invalid("PlanAccess", "policy plans access in application %q, which this worker has no connector for", app)
 		}
 	}
 	return res, nil

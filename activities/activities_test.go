@@ -395,6 +395,8 @@ func TestPlanAccess(t *testing.T) {
 	bad := good
 	bad.Applications = append([]activities.AppAccess{}, good.Applications...)
 	bad.Applications = append(bad.Applications, activities.AppAccess{Application: "jira", Entitlements: []string{"users"}})
+	badApproval := good
+	badApproval.Approvals = []activities.ApprovalItem{{Application: "jira", Entitlement: "admins"}}
 	invalidPerson := validPerson()
 	invalidPerson.EmployeeID = "x)(uid=*"
 
@@ -411,6 +413,7 @@ func TestPlanAccess(t *testing.T) {
 		{name: "invalid person", person: invalidPerson, plan: good, wantType: string(connectors.KindInvalid), wantMsg: "employee_id"},
 		{name: "empty person", person: hr.Person{}, plan: good, wantType: string(connectors.KindInvalid), wantMsg: "start_date"},
 		{name: "app without a connector", person: validPerson(), plan: bad, wantType: string(connectors.KindInvalid), wantMsg: `"jira"`, called: true},
+		{name: "approval in an app without a connector", person: validPerson(), plan: badApproval, wantType: string(connectors.KindInvalid), wantMsg: `"jira"`, called: true},
 		{name: "policy error keeps its kind", person: validPerson(),
 			planErr: connectors.Errorf(connectors.KindInvalid, "policy", "Plan", nil, "no rule matches"), wantType: string(connectors.KindInvalid), wantMsg: "no rule matches", called: true},
 		{name: "unclassified policy error is retried", person: validPerson(),
