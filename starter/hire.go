@@ -27,6 +27,8 @@ type hireOptions struct {
 	wait       bool
 	person     hr.Person
 	attributes map[string]string
+	// verb names the command in refusals ("hire" when empty).
+	verb string
 }
 
 func newHireCmd(opts *rootOptions) *cobra.Command {
@@ -54,6 +56,14 @@ again does not start a second run: the command reports the existing one.`,
 			return runHire(cmd, opts, p, h.wait)
 		},
 	}
+	h.bindPersonFlags(cmd)
+	cmd.Flags().BoolVar(&h.wait, "wait", false, "wait for the onboarding to finish and print its result")
+	return cmd
+}
+
+// bindPersonFlags adds the flags a person is read from (flags, -f JSON or
+// --roster); hire and move share them.
+func (h *hireOptions) bindPersonFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&h.file, "file", "f", "", "read the person from a JSON file")
 	f.StringVar(&h.roster, "roster", "", "read the person from an HR roster CSV (with --employee-id)")
@@ -69,9 +79,7 @@ again does not start a second run: the command reports the existing one.`,
 	f.StringVar(&h.startDate, "start-date", "", "first working day, YYYY-MM-DD (default today)")
 	f.StringVar(&h.endDate, "end-date", "", "last day of a fixed-term contract, YYYY-MM-DD")
 	f.StringToStringVar(&h.attributes, "attr", nil, "extra HR attribute key=value (repeatable)")
-	f.BoolVar(&h.wait, "wait", false, "wait for the onboarding to finish and print its result")
 	cmd.MarkFlagsMutuallyExclusive("file", "roster")
-	return cmd
 }
 
 // load builds the person from exactly one source and validates it.
@@ -118,7 +126,11 @@ func (h *hireOptions) load(cmd *cobra.Command) (hr.Person, error) {
 		}
 	}
 	if p.Status == hr.StatusTerm {
-		return p, fmt.Errorf("employee %s has status terminated: refusing to hire", p.EmployeeID)
+		verb := h.verb
+		if verb == "" {
+			verb = "hire"
+		}
+		return p, fmt.Errorf("employee %s has status terminated: refusing to %s", p.EmployeeID, verb)
 	}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("invalid person record, nothing started:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
