@@ -82,9 +82,13 @@ a person. Configuration comes from environment variables (see README.md).`,
 		newPolicyCmd(opts),
 		newPlanCmd(opts),
 		newTerminateCmd(opts),
+		newMoveCmd(opts),
 		newPendingCmd(opts),
 		newApproveCmd(opts),
 		newRejectCmd(opts),
+		newRequestAccessCmd(opts),
+		newExtendAccessCmd(opts),
+		newRevokeAccessCmd(opts),
 	)
 	return root
 }

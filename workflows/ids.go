@@ -12,3 +12,18 @@ const TaskQueue = "provisioning"
 // OffboardingID is the workflow ID of a person's offboarding, built like
 // OnboardingID so a repeated termination finds the existing run.
 func OffboardingID(employeeID string) string { return "offboarding-" + employeeID }
+
+// MoverID is the workflow ID of one role change: the employee ID and
+// MoverChangeKey of the new attributes, so the same HR change sent twice
+// finds the existing run instead of starting a second one. It holds no
+// personal data and no '/', so approval request IDs built on it parse back.
+func MoverID(employeeID, changeKey string) string { return "mover-" + employeeID + "-" + changeKey }
+
+// TemporaryAccessID is the workflow ID of one person's temporary grant of
+// one entitlement: "access-<employeeID>-<application>-<entitlement>".
+// Asking again while the grant runs finds the running one; once it ended,
+// the same ID starts a new grant. Policy names contain no slash, so request
+// IDs built on it (ApprovalRequestID) still parse.
+func TemporaryAccessID(employeeID, application, entitlement string) string {
+	return "access-" + employeeID + "-" + application + "-" + entitlement
+}

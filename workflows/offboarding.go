@@ -321,6 +321,18 @@ func (o *offboarding) kill(ctx workflow.Context) (OffboardingResult, error) {
 	// exist or has closed is harmless, so the outcome only matters to the
 	// log; awaitOnboarding then learns how it ended.
 	cancelHire := workflow.RequestCancelExternalWorkflow(dctx, OnboardingID(o.in.EmployeeID), "")
+	// Temporary grants end with the person: each cancelled run revokes its
+	// own grant. Looking them up needs Temporal's visibility, which must
+	// not hold up the disable, so it runs alongside the sweep (which
+	// revokes the same grants anyway).
+	temps := workflow.NewWaitGroup(dctx)
+	if workflow.GetVersion(dctx, "cancel-temporary-access", workflow.DefaultVersion, 1) >= 1 {
+		temps.Add(1)
+		workflow.Go(dctx, func(gctx workflow.Context) {
+			defer temps.Done()
+			o.cancelTemporaryAccess(gctx)
+		})
+	}
 	o.sweep(dctx)
 	if err := cancelHire.Get(dctx, nil); err != nil {
 		workflow.GetLogger(dctx).Info("No onboarding to cancel", "error", err)
@@ -332,6 +344,7 @@ func (o *offboarding) kill(ctx workflow.Context) (OffboardingResult, error) {
 	o.setDetail(dctx, "")
 	o.setState(dctx, StateRevoking)
 	o.revokeAll(dctx)
+	temps.Wait(dctx)
 
 	if len(o.live()) > 0 {
 		o.setState(ctx, StateRetention)
@@ -512,6 +525,23 @@ func (o *offboarding) awaitOnboarding(ctx workflow.Context) bool {
 			_ = workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "Let the cancelled onboarding settle"}).Get(ctx, nil)
 		}
 		return true
+	}
+}
+
+// cancelTemporaryAccess cancels the person's running temporary-access
+// workflows, retrying like any deprovisioning step.
+func (o *offboarding) cancelTemporaryAccess(ctx workflow.Context) {
+	var r activities.CancelTemporaryAccessResult
+	err := o.persist(ctx, "temporal", "cancel temporary access", func(c workflow.Context) error {
+		return workflow.ExecuteActivity(deprovisionOptions(c, "Cancel temporary access"), acts.CancelTemporaryAccess,
+			activities.CancelTemporaryAccessInput{EmployeeID: o.in.EmployeeID}).Get(c, &r)
+	})
+	if err != nil {
+		o.fail(ctx, nil, "temporal", "cancel temporary access", err)
+		return
+	}
+	if len(r.WorkflowIDs) > 0 {
+		workflow.GetLogger(ctx).Info("Temporary access cancelled", "workflows", r.WorkflowIDs)
 	}
 }
 

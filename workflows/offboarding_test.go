@@ -60,6 +60,8 @@ type leaverEnv struct {
 	attention []bool
 	// cancels counts the onboarding cancellations requested.
 	cancels int
+	// tempCancels counts CancelTemporaryAccess calls.
+	tempCancels int
 }
 
 // newLeaverEnv mocks every activity the leaver uses; fail, when set,
@@ -132,6 +134,14 @@ func newLeaverEnv(t *testing.T, w *leaverWorld, fail func(call string) error) *l
 	env.OnActivity(acts.DeleteAccount, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AccountInput) (connectors.DeleteResponse, error) {
 			return connectors.DeleteResponse{Deleted: true}, check("delete " + in.App)
+		}).Maybe()
+	env.OnActivity(acts.CancelTemporaryAccess, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CancelTemporaryAccessInput) (activities.CancelTemporaryAccessResult, error) {
+			if in.EmployeeID != leaverID {
+				return activities.CancelTemporaryAccessResult{}, errors.New("wrong employee")
+			}
+			env.tempCancels++
+			return activities.CancelTemporaryAccessResult{WorkflowIDs: []string{TemporaryAccessID(leaverID, "postgres", "prod_admin")}}, nil
 		}).Maybe()
 	env.OnRequestCancelExternalWorkflow(mock.Anything, OnboardingID(leaverID), "").Return(nil).Run(
 		func(mock.Arguments) { env.cancels++ }).Maybe()

@@ -1,6 +1,10 @@
 package workflows
 
-import "go.temporal.io/sdk/temporal"
+import (
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/provisio-dev/provisio/activities"
+)
 
 // Typed search attributes, registered on the namespace by the launcher
 // (deployments/temporal/search_attributes.txt must list the same names).
@@ -64,4 +68,36 @@ const (
 	StateRetention = "retention"
 	// StateDeleting deletes an account whose retention has ended.
 	StateDeleting = "deleting"
+)
+
+// The mover's event and states (see Mover). It also passes through
+// StateProvisioning, StateRevoking, StateWaitingApproval and the final
+// states.
+const (
+	// EventMover marks a role change.
+	EventMover = "mover"
+	// StateWaitingTurn waits for the person's onboarding, or an earlier
+	// role change, to finish first.
+	StateWaitingTurn = "waiting-turn"
+)
+
+// The temporary-access event and states (see TemporaryAccess). It also
+// uses StatePlanning, StateWaitingApproval, StateProvisioning,
+// StateRevoking, StateFailed and StateCancelled.
+const (
+	// EventTemporaryAccess marks a temporary-access run.
+	EventTemporaryAccess = activities.EventTemporaryAccess
+	// StateActive holds the grant until it expires.
+	StateActive = "active"
+	// StateReminderSent holds the grant after the holder was reminded that
+	// it ends soon.
+	StateReminderSent = "reminder-sent"
+	// StateExpired ended the grant at its expiry.
+	StateExpired = "expired"
+	// StateRevoked ended the grant early on request (or withdrew a request
+	// before it was granted).
+	StateRevoked = "revoked"
+	// StateRejected ended a request its approvers did not approve: nothing
+	// was granted.
+	StateRejected = "rejected"
 )

@@ -35,6 +35,8 @@ func Register(r worker.Registry, a *activities.Activities) {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.Onboarding)
 	r.RegisterWorkflow(workflows.Offboarding)
+	r.RegisterWorkflow(workflows.TemporaryAccess)
+	r.RegisterWorkflow(workflows.Mover)
 }
 
 // Deps are the long-lived dependencies of the activities; Close releases

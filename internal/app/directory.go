@@ -16,16 +16,22 @@ import (
 // read once when the worker starts: who reports to whom changes rarely, and
 // an escalation that names last week's manager is still a reasonable one.
 type rosterDirectory struct {
-	// people maps an employee ID to its row; only IDs and status are kept.
+	// people maps an employee ID to its row.
 	people map[string]rosterEntry
 }
 
 type rosterEntry struct {
 	managerID string
 	active    bool
+	// person is the whole record, which policy needs to route the
+	// approvals of a temporary-access request.
+	person hr.Person
 }
 
-var _ activities.Directory = (*rosterDirectory)(nil)
+var (
+	_ activities.Directory       = (*rosterDirectory)(nil)
+	_ activities.PersonDirectory = (*rosterDirectory)(nil)
+)
 
 // loadRosterDirectory reads the roster at path. A missing file leaves the
 // directory empty (approvals then cannot escalate, and say so in their
@@ -50,7 +56,7 @@ func loadRosterDirectory(path string, logger *slog.Logger) (*rosterDirectory, er
 		logger.Warn("HR roster rows skipped", "file", path, "rows", len(bad), "first", bad[0].Error())
 	}
 	for _, r := range rows {
-		d.people[r.Person.EmployeeID] = rosterEntry{managerID: r.Person.ManagerID, active: r.Person.Status != hr.StatusTerm}
+		d.people[r.Person.EmployeeID] = rosterEntry{managerID: r.Person.ManagerID, active: r.Person.Status != hr.StatusTerm, person: r.Person}
 	}
 	logger.Info("HR roster loaded", "file", path, "people", len(d.people))
 	return d, nil
@@ -76,4 +82,11 @@ func (d *rosterDirectory) ManagerOf(_ context.Context, employeeID string) (strin
 		id = m.managerID
 	}
 	return "", true, nil
+}
+
+// Person implements activities.PersonDirectory: the person's roster row as
+// the worker read it at start.
+func (d *rosterDirectory) Person(_ context.Context, employeeID string) (hr.Person, bool, error) {
+	p, ok := d.people[employeeID]
+	return p.person, ok, nil
 }
