@@ -269,7 +269,8 @@ func (a *Activities) CancelTemporaryAccess(ctx context.Context, in CancelTempora
 	if c == nil {
 		return CancelTemporaryAccessResult{}, invalid(op, "no Temporal client: run this activity in a worker")
 	}
-	return cancelTemporaryAccess(ctx, c, in.EmployeeID)
+	ids, err := cancelRuns(ctx, c, op, TemporaryAccessQuery(in.EmployeeID))
+	return CancelTemporaryAccessResult{WorkflowIDs: ids}, err
 }
 
 // TemporaryAccessQuery is the visibility query for a person's running
@@ -283,16 +284,17 @@ func TemporaryAccessQuery(employeeID string) string {
 // (workflows.EventTemporaryAccess repeats it for the workflow side).
 const EventTemporaryAccess = "temporary-access"
 
-func cancelTemporaryAccess(ctx context.Context, c temporalLister, employeeID string) (CancelTemporaryAccessResult, error) {
-	const op = "CancelTemporaryAccess"
-	var res CancelTemporaryAccessResult
+// cancelRuns cancels every running workflow the visibility query finds and
+// returns their IDs.
+func cancelRuns(ctx context.Context, c temporalLister, op, query string) ([]string, error) {
+	var ids []string
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: TemporaryAccessQuery(employeeID), NextPageToken: token,
+			Query: query, NextPageToken: token,
 		})
 		if err != nil {
-			return res, classify("temporal", op, err)
+			return ids, classify("temporal", op, err)
 		}
 		for _, e := range resp.GetExecutions() {
 			wfID := e.GetExecution().GetWorkflowId()
@@ -300,14 +302,51 @@ func cancelTemporaryAccess(ctx context.Context, c temporalLister, employeeID str
 			// latest run. Cancelling a run that ended meanwhile fails
 			// harmlessly.
 			if err := c.CancelWorkflow(ctx, wfID, ""); err != nil && !isClosedError(err) {
-				return res, classify("temporal", op, err)
+				return ids, classify("temporal", op, err)
 			}
-			res.WorkflowIDs = append(res.WorkflowIDs, wfID)
+			ids = append(ids, wfID)
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
-			return res, nil
+			return ids, nil
 		}
 	}
+}
+
+// CancelRoleChangesInput names the person whose role changes end.
+type CancelRoleChangesInput struct {
+	EmployeeID string `json:"employeeId"`
+}
+
+// CancelRoleChangesResult lists the runs asked to end.
+type CancelRoleChangesResult struct {
+	// WorkflowIDs are the running mover workflows cancelled.
+	WorkflowIDs []string `json:"workflowIds,omitempty"`
+}
+
+// EventMover is the LifecycleEvent of role-change runs
+// (workflows.EventMover repeats it for the workflow side).
+const EventMover = "mover"
+
+// RoleChangesQuery is the visibility query for a person's running role
+// changes. employeeID must be validated: it goes into the query as is.
+func RoleChangesQuery(employeeID string) string {
+	return fmt.Sprintf("EmployeeId = '%s' AND LifecycleEvent = '%s' AND ExecutionStatus = 'Running'", employeeID, EventMover)
+}
+
+// CancelRoleChanges cancels every running role change of a person, e.g. one
+// still waiting for an approval, so a leaver wins over a mover as it does
+// over a joiner: each cancelled mover undoes the grants it made.
+func (a *Activities) CancelRoleChanges(ctx context.Context, in CancelRoleChangesInput) (CancelRoleChangesResult, error) {
+	const op = "CancelRoleChanges"
+	if !hr.ValidEmployeeID(in.EmployeeID) {
+		return CancelRoleChangesResult{}, invalid(op, "employee ID %q is not E + 6 digits", in.EmployeeID)
+	}
+	c := activity.GetClient(ctx)
+	if c == nil {
+		return CancelRoleChangesResult{}, invalid(op, "no Temporal client: run this activity in a worker")
+	}
+	ids, err := cancelRuns(ctx, c, op, RoleChangesQuery(in.EmployeeID))
+	return CancelRoleChangesResult{WorkflowIDs: ids}, err
 }
 
 // isClosedError reports whether the server refused a cancellation because

@@ -167,11 +167,23 @@ func (f *fakeLister) CancelWorkflow(_ context.Context, id, _ string) error {
 	return nil
 }
 
-func TestCancelTemporaryAccessCancelsWhatTheQueryFinds(t *testing.T) {
-	f := &fakeLister{}
-	res, err := cancelTemporaryAccess(context.Background(), f, "E900001")
-	require.NoError(t, err)
-	assert.Equal(t, "EmployeeId = 'E900001' AND LifecycleEvent = 'temporary-access' AND ExecutionStatus = 'Running'", f.query)
-	assert.Equal(t, []string{"access-E900001-postgres-prod_admin"}, f.cancelled)
-	assert.Equal(t, f.cancelled, res.WorkflowIDs)
+func TestCancelRunsCancelsWhatTheQueryFinds(t *testing.T) {
+	cases := []struct {
+		name, query, want string
+	}{
+		{"temporary access", TemporaryAccessQuery("E900001"),
+			"EmployeeId = 'E900001' AND LifecycleEvent = 'temporary-access' AND ExecutionStatus = 'Running'"},
+		{"role changes", RoleChangesQuery("E900001"),
+			"EmployeeId = 'E900001' AND LifecycleEvent = 'mover' AND ExecutionStatus = 'Running'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeLister{}
+			ids, err := cancelRuns(context.Background(), f, "test", tc.query)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, f.query)
+			assert.Equal(t, []string{"access-E900001-postgres-prod_admin"}, f.cancelled)
+			assert.Equal(t, f.cancelled, ids)
+		})
+	}
 }

@@ -333,6 +333,15 @@ func (o *offboarding) kill(ctx workflow.Context) (OffboardingResult, error) {
 			o.cancelTemporaryAccess(gctx)
 		})
 	}
+	// Role changes end with the person too (one may wait for an approval
+	// that would grant access after the sweep); each undoes its grants.
+	if workflow.GetVersion(dctx, "cancel-role-changes", workflow.DefaultVersion, 1) >= 1 {
+		temps.Add(1)
+		workflow.Go(dctx, func(gctx workflow.Context) {
+			defer temps.Done()
+			o.cancelRoleChanges(gctx)
+		})
+	}
 	o.sweep(dctx)
 	if err := cancelHire.Get(dctx, nil); err != nil {
 		workflow.GetLogger(dctx).Info("No onboarding to cancel", "error", err)
@@ -542,6 +551,23 @@ func (o *offboarding) cancelTemporaryAccess(ctx workflow.Context) {
 	}
 	if len(r.WorkflowIDs) > 0 {
 		workflow.GetLogger(ctx).Info("Temporary access cancelled", "workflows", r.WorkflowIDs)
+	}
+}
+
+// cancelRoleChanges cancels the person's running movers, retrying like any
+// deprovisioning step.
+func (o *offboarding) cancelRoleChanges(ctx workflow.Context) {
+	var r activities.CancelRoleChangesResult
+	err := o.persist(ctx, "temporal", "cancel role changes", func(c workflow.Context) error {
+		return workflow.ExecuteActivity(deprovisionOptions(c, "Cancel role changes"), acts.CancelRoleChanges,
+			activities.CancelRoleChangesInput{EmployeeID: o.in.EmployeeID}).Get(c, &r)
+	})
+	if err != nil {
+		o.fail(ctx, nil, "temporal", "cancel role changes", err)
+		return
+	}
+	if len(r.WorkflowIDs) > 0 {
+		workflow.GetLogger(ctx).Info("Role changes cancelled", "workflows", r.WorkflowIDs)
 	}
 }
 

@@ -75,7 +75,7 @@ const (
 // states.
 const (
 	// EventMover marks a role change.
-	EventMover = "mover"
+	EventMover = activities.EventMover
 	// StateWaitingTurn waits for the person's onboarding, or an earlier
 	// role change, to finish first.
 	StateWaitingTurn = "waiting-turn"
