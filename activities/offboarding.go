@@ -217,6 +217,7 @@ func (a *Activities) AwaitWorkflowClosed(ctx context.Context, in AwaitWorkflowCl
 	if err != nil || res.Closed {
 		return res, err
 	}
+	defer heartbeatEvery(ctx, 5*time.Second, activity.RecordHeartbeat)()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	// The run's own outcome does not matter here, only that it ended; the
 	// describe below tells a closed run from a wait that ran out.

@@ -792,7 +792,10 @@ func deprovisionOptions(ctx workflow.Context, summary string) workflow.Context {
 func awaitOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: awaitOnboardingPoll + 30*time.Second,
-		Summary:             summary,
+		// The activity waits for minutes: its heartbeats let a worker crash
+		// be noticed in seconds.
+		HeartbeatTimeout: 20 * time.Second,
+		Summary:          summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
