@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -48,4 +51,28 @@ func compensate(ctx workflow.Context, sagas []*saga) []error {
 	}
 	wg.Wait(dctx)
 	return errs
+}
+
+// undoRun is how a run that grants access ends after cause: it stops the
+// run's approval requests (their grants in flight finish, so compensation
+// sees every step that may have taken effect), then compensates every
+// application. It reports whether the run was cancelled rather than failed,
+// and the undo steps that could not be done; those also flag the run with
+// NeedsAttention, since access may remain.
+func undoRun(ctx workflow.Context, cause error, book *approvalBook, process string, apps []*appRun) (cancelled bool, undoErr error) {
+	cancelled = ctx.Err() != nil || temporal.IsCanceledError(cause)
+	why := "the " + process + " failed"
+	if cancelled {
+		why = "the " + process + " was cancelled"
+	}
+	book.stop(ctx, why)
+	sagas := make([]*saga, len(apps))
+	for i, a := range apps {
+		sagas[i] = &a.saga
+	}
+	undoErr = errors.Join(compensate(ctx, sagas)...)
+	if undoErr != nil && !cancelled {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, AttrNeedsAttention.ValueSet(true))
+	}
+	return cancelled, undoErr
 }

@@ -523,17 +523,7 @@ func (m *mover) revokeAll(ctx workflow.Context, revoke []activities.AppAccess) {
 // returns the error that ends the run. Revocations already done stay done.
 func (m *mover) undo(ctx workflow.Context, cause error) error {
 	m.setState(ctx, StateCompensating)
-	cancelled := ctx.Err() != nil || temporal.IsCanceledError(cause)
-	why := "the role change failed"
-	if cancelled {
-		why = "the role change was cancelled"
-	}
-	m.book.stop(ctx, why)
-	sagas := make([]*saga, len(m.apps))
-	for i, a := range m.apps {
-		sagas[i] = &a.saga
-	}
-	undoErrs := compensate(ctx, sagas)
+	cancelled, undoErr := undoRun(ctx, cause, &m.book, "role change", m.apps)
 	m.apps = nil
 	kept := ""
 	if len(m.revoked) > 0 {
@@ -545,9 +535,8 @@ func (m *mover) undo(ctx workflow.Context, cause error) error {
 		return cause
 	}
 	m.setState(ctx, StateFailed)
-	if err := errors.Join(undoErrs...); err != nil {
-		m.st.Failure = fmt.Sprintf("%v; compensation also failed: %v", cause, err)
-		_ = workflow.UpsertTypedSearchAttributes(ctx, AttrNeedsAttention.ValueSet(true))
+	if undoErr != nil {
+		m.st.Failure = fmt.Sprintf("%v; compensation also failed: %v", cause, undoErr)
 	} else {
 		m.st.Failure = fmt.Sprintf("%v; the access this move granted was removed%s", cause, kept)
 	}

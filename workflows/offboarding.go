@@ -330,7 +330,8 @@ func (o *offboarding) kill(ctx workflow.Context) (OffboardingResult, error) {
 		temps.Add(1)
 		workflow.Go(dctx, func(gctx workflow.Context) {
 			defer temps.Done()
-			o.cancelTemporaryAccess(gctx)
+			o.cancelRuns(gctx, "temporary access", acts.CancelTemporaryAccess,
+				activities.CancelTemporaryAccessInput{EmployeeID: o.in.EmployeeID})
 		})
 	}
 	// Role changes end with the person too (one may wait for an approval
@@ -339,7 +340,8 @@ func (o *offboarding) kill(ctx workflow.Context) (OffboardingResult, error) {
 		temps.Add(1)
 		workflow.Go(dctx, func(gctx workflow.Context) {
 			defer temps.Done()
-			o.cancelRoleChanges(gctx)
+			o.cancelRuns(gctx, "role changes", acts.CancelRoleChanges,
+				activities.CancelRoleChangesInput{EmployeeID: o.in.EmployeeID})
 		})
 	}
 	o.sweep(dctx)
@@ -537,37 +539,23 @@ func (o *offboarding) awaitOnboarding(ctx workflow.Context) bool {
 	}
 }
 
-// cancelTemporaryAccess cancels the person's running temporary-access
-// workflows, retrying like any deprovisioning step.
-func (o *offboarding) cancelTemporaryAccess(ctx workflow.Context) {
-	var r activities.CancelTemporaryAccessResult
-	err := o.persist(ctx, "temporal", "cancel temporary access", func(c workflow.Context) error {
-		return workflow.ExecuteActivity(deprovisionOptions(c, "Cancel temporary access"), acts.CancelTemporaryAccess,
-			activities.CancelTemporaryAccessInput{EmployeeID: o.in.EmployeeID}).Get(c, &r)
+// cancelRuns runs one of the activities that cancel the person's running
+// workflows of a kind (temporary access, role changes), retrying like any
+// deprovisioning step: each cancelled run then undoes its own access.
+func (o *offboarding) cancelRuns(ctx workflow.Context, what string, activity, input any) {
+	// Every cancel activity answers with the IDs it cancelled.
+	var r struct {
+		WorkflowIDs []string `json:"workflowIds"`
+	}
+	err := o.persist(ctx, "temporal", "cancel "+what, func(c workflow.Context) error {
+		return workflow.ExecuteActivity(deprovisionOptions(c, "Cancel "+what), activity, input).Get(c, &r)
 	})
 	if err != nil {
-		o.fail(ctx, nil, "temporal", "cancel temporary access", err)
+		o.fail(ctx, nil, "temporal", "cancel "+what, err)
 		return
 	}
 	if len(r.WorkflowIDs) > 0 {
-		workflow.GetLogger(ctx).Info("Temporary access cancelled", "workflows", r.WorkflowIDs)
-	}
-}
-
-// cancelRoleChanges cancels the person's running movers, retrying like any
-// deprovisioning step.
-func (o *offboarding) cancelRoleChanges(ctx workflow.Context) {
-	var r activities.CancelRoleChangesResult
-	err := o.persist(ctx, "temporal", "cancel role changes", func(c workflow.Context) error {
-		return workflow.ExecuteActivity(deprovisionOptions(c, "Cancel role changes"), acts.CancelRoleChanges,
-			activities.CancelRoleChangesInput{EmployeeID: o.in.EmployeeID}).Get(c, &r)
-	})
-	if err != nil {
-		o.fail(ctx, nil, "temporal", "cancel role changes", err)
-		return
-	}
-	if len(r.WorkflowIDs) > 0 {
-		workflow.GetLogger(ctx).Info("Role changes cancelled", "workflows", r.WorkflowIDs)
+		workflow.GetLogger(ctx).Info("Cancelled "+what, "workflows", r.WorkflowIDs)
 	}
 }
 

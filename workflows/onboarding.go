@@ -385,17 +385,7 @@ func (o *onboarding) enableAll(ctx workflow.Context) error {
 // compensation sees every step that may have taken effect.
 func (o *onboarding) undo(ctx workflow.Context, cause error) error {
 	o.setState(ctx, StateCompensating)
-	cancelled := ctx.Err() != nil || temporal.IsCanceledError(cause)
-	why := "the onboarding failed"
-	if cancelled {
-		why = "the onboarding was cancelled"
-	}
-	o.book.stop(ctx, why)
-	sagas := make([]*saga, len(o.apps))
-	for i, a := range o.apps {
-		sagas[i] = &a.saga
-	}
-	undoErrs := compensate(ctx, sagas)
+	cancelled, undoErr := undoRun(ctx, cause, &o.book, "onboarding", o.apps)
 	o.apps = nil
 	if cancelled {
 		o.st.Failure = "cancelled; everything provisioned was removed"
@@ -403,9 +393,8 @@ func (o *onboarding) undo(ctx workflow.Context, cause error) error {
 		return cause
 	}
 	o.setState(ctx, StateFailed)
-	if err := errors.Join(undoErrs...); err != nil {
-		o.st.Failure = fmt.Sprintf("%v; compensation also failed: %v", cause, err)
-		_ = workflow.UpsertTypedSearchAttributes(ctx, AttrNeedsAttention.ValueSet(true))
+	if undoErr != nil {
+		o.st.Failure = fmt.Sprintf("%v; compensation also failed: %v", cause, undoErr)
 	} else {
 		o.st.Failure = fmt.Sprintf("%v; everything provisioned was removed", cause)
 	}
