@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/app"
-	"github.com/provisio-dev/provisio/internal/hr"
 	"github.com/provisio-dev/provisio/workflows"
 )
 
@@ -56,16 +53,9 @@ func TestApprovalEndToEnd(t *testing.T) {
 	wfID := workflows.OnboardingID(employee)
 	reqID := workflows.ApprovalRequestID(wfID, "scim", "finance-admins")
 
-	person := hr.Person{
-		EmployeeID: employee, GivenName: "Grace", FamilyName: "Äpprover" + strings.ToLower(employee[1:]),
-		Email: strings.ToLower(employee) + "@example.com", Department: "Finance", Title: "Controller",
-		ManagerID: e2eManager, Location: "Berlin", EmploymentType: hr.TypeEmployee, Status: hr.StatusActive,
-		StartDate: hr.Date{Time: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)},
-	}
-	file := filepath.Join(t.TempDir(), "person.json")
-	data, err := json.Marshal(person)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(file, data, 0o600))
+	person := newTestPerson(employee, "Grace", "Äpprover")
+	person.Department, person.Title, person.ManagerID = "Finance", "Controller", e2eManager
+	file := writePerson(t, person)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

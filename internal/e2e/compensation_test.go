@@ -56,12 +56,9 @@ func TestOnboardingFailureLeavesNothingBehind(t *testing.T) {
 	c, deps := startWorker(t, cfg)
 
 	employee := newEmployeeID(t)
-	person := hr.Person{
-		EmployeeID: employee, GivenName: "Comp", FamilyName: "Ensation" + strings.ToLower(employee[1:]),
-		Email: strings.ToLower(employee) + "@example.com", Department: "Engineering", Title: "Engineer",
-		Location: "Berlin", EmploymentType: hr.TypeEmployee, Status: hr.StatusActive,
-		StartDate: hr.Date{Time: time.Now().UTC().Truncate(24 * time.Hour)},
-	}
+	person := newTestPerson(employee, "Comp", "Ensation")
+	person.Title = "Engineer"
+	person.StartDate = hr.Date{Time: time.Now().UTC().Truncate(24 * time.Hour)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

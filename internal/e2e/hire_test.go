@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +12,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/provisio-dev/provisio/connectors"
-	"github.com/provisio-dev/provisio/internal/hr"
 	"github.com/provisio-dev/provisio/workflows"
 )
 
@@ -28,16 +24,8 @@ func TestHireEndToEnd(t *testing.T) {
 	bin := buildStarter(t)
 	employee := newEmployeeID(t)
 
-	person := hr.Person{
-		EmployeeID: employee, GivenName: "José", FamilyName: "Tëst" + strings.ToLower(employee[1:]),
-		Email: strings.ToLower(employee) + "@example.com", Department: "Engineering", Title: "Software Engineer",
-		Location: "Berlin", EmploymentType: hr.TypeEmployee, Status: hr.StatusActive,
-		StartDate: hr.Date{Time: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)},
-	}
-	file := filepath.Join(t.TempDir(), "person.json")
-	data, err := json.Marshal(person)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(file, data, 0o600))
+	person := newTestPerson(employee, "José", "Tëst")
+	file := writePerson(t, person)
 
 	out, err := runCLI(t, bin, cfg, "hire", "-f", file, "--wait")
 	require.NoError(t, err, out)

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,16 +30,8 @@ func TestLeaverEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	person := hr.Person{
-		EmployeeID: employee, GivenName: "Lea", FamilyName: "Ver" + strings.ToLower(employee[1:]),
-		Email: strings.ToLower(employee) + "@example.com", Department: "Engineering", Title: "Software Engineer",
-		Location: "Berlin", EmploymentType: hr.TypeEmployee, Status: hr.StatusActive,
-		StartDate: hr.Date{Time: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)},
-	}
-	file := filepath.Join(t.TempDir(), "person.json")
-	data, err := json.Marshal(person)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(file, data, 0o600))
+	person := newTestPerson(employee, "Lea", "Ver")
+	file := writePerson(t, person)
 	out, err := runCLI(t, bin, cfg, "hire", "-f", file, "--wait")
 	require.NoError(t, err, out)
 	var hired workflows.OnboardingResult

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,20 +25,9 @@ func TestMoverEndToEnd(t *testing.T) {
 	bin := buildStarter(t)
 	employee := newEmployeeID(t)
 
-	person := hr.Person{
-		EmployeeID: employee, GivenName: "Mo", FamilyName: "Ver" + strings.ToLower(employee[1:]),
-		Email: strings.ToLower(employee) + "@example.com", Department: "Engineering", Title: "Software Engineer",
-		Location: "Berlin", EmploymentType: hr.TypeEmployee, Status: hr.StatusActive,
-		StartDate: hr.Date{Time: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -30)},
-	}
-	writePerson := func(p hr.Person) string {
-		file := filepath.Join(t.TempDir(), "person.json")
-		data, err := json.Marshal(p)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(file, data, 0o600))
-		return file
-	}
-	out, err := runCLI(t, bin, cfg, "hire", "-f", writePerson(person), "--wait")
+	person := newTestPerson(employee, "Mo", "Ver")
+	person.StartDate = hr.Date{Time: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -30)}
+	out, err := runCLI(t, bin, cfg, "hire", "-f", writePerson(t, person), "--wait")
 	require.NoError(t, err, out)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -67,7 +53,7 @@ func TestMoverEndToEnd(t *testing.T) {
 
 	moved := person
 	moved.Department, moved.Title = "Sales", "Account Executive"
-	file := writePerson(moved)
+	file := writePerson(t, moved)
 	out, err = runCLI(t, bin, cfg, "move", "-f", file, "--wait")
 	require.NoError(t, err, out)
 	wfID := workflows.MoverID(employee, workflows.MoverChangeKey(moved))

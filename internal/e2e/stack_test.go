@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/provisio-dev/provisio/internal/app"
 	"github.com/provisio-dev/provisio/internal/config"
+	"github.com/provisio-dev/provisio/internal/hr"
 	"github.com/provisio-dev/provisio/internal/tclient"
 )
 
@@ -108,4 +111,27 @@ func runCLI(t *testing.T, bin string, cfg config.Config, args ...string) (string
 	)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// newTestPerson is an active engineer in Berlin who started yesterday, with
+// a family name and e-mail made unique by the employee ID; tests change the
+// fields they care about.
+func newTestPerson(employee, given, familyBase string) hr.Person {
+	id := strings.ToLower(employee)
+	return hr.Person{
+		EmployeeID: employee, GivenName: given, FamilyName: familyBase + id[1:],
+		Email: id + "@example.com", Department: "Engineering", Title: "Software Engineer",
+		Location: "Berlin", EmploymentType: hr.TypeEmployee, Status: hr.StatusActive,
+		StartDate: hr.Date{Time: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)},
+	}
+}
+
+// writePerson writes p as a person file for `starter hire -f`.
+func writePerson(t *testing.T, p hr.Person) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "person.json")
+	data, err := json.Marshal(p)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, data, 0o600))
+	return file
 }

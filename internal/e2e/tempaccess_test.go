@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/app"
-	"github.com/provisio-dev/provisio/internal/hr"
 	"github.com/provisio-dev/provisio/workflows"
 )
 
@@ -35,12 +33,8 @@ const (
 func TestTemporaryAccessEndToEnd(t *testing.T) {
 	cfg := testConfig(t)
 	employee := newEmployeeID(t)
-	person := hr.Person{
-		EmployeeID: employee, GivenName: "Tempo", FamilyName: "Rary" + strings.ToLower(employee[1:]),
-		Email: strings.ToLower(employee) + "@example.com", Department: "Engineering", Title: "Software Engineer",
-		ManagerID: tempManager, Location: "Berlin", EmploymentType: hr.TypeEmployee, Status: hr.StatusActive,
-		StartDate: hr.Date{Time: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)},
-	}
+	person := newTestPerson(employee, "Tempo", "Rary")
+	person.ManagerID = tempManager
 	// The worker routes approvals from the HR roster: add the person to a
 	// copy of the demo roster.
 	roster, err := os.ReadFile(cfg.RosterFile)
@@ -62,10 +56,7 @@ func TestTemporaryAccessEndToEnd(t *testing.T) {
 		cleanupHire(t, c, deps.Activities.Connectors, hireID)
 	})
 
-	file := filepath.Join(t.TempDir(), "person.json")
-	data, err := json.Marshal(person)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(file, data, 0o600))
+	file := writePerson(t, person)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	out, err := runCLI(t, bin, cfg, "hire", "-f", file, "--wait")
