@@ -81,6 +81,11 @@ type PlanAccessResult struct {
 	// Deferred is planned access this process does not grant by itself
 	// (temporary-only), with the reason.
 	Deferred []DeferredAccess `json:"deferred,omitempty"`
+	// LeaverDate is the last day the HR record already implies (a
+	// contractor's end date); the onboarding schedules the offboarding for
+	// it. Zero when none.
+	LeaverDate   hr.Date `json:"leaverDate,omitzero"`
+	LeaverReason string  `json:"leaverReason,omitempty"`
 	// Reasons explains each granted entitlement ("app/entitlement" -> the
 	// rules and roles behind it), for the audit trail.
 	Reasons map[string][]string `json:"reasons,omitempty"`

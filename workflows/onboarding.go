@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -57,6 +59,9 @@ type OnboardingState struct {
 	StartDate string `json:"startDate,omitempty"`
 	// WaitingApprovers are who may decide an approval request now.
 	WaitingApprovers []string `json:"waitingApprovers,omitempty"`
+	// LeaverScheduled is the last day of a fixed-term contract whose
+	// offboarding this run scheduled.
+	LeaverScheduled string `json:"leaverScheduled,omitempty"`
 	// Failure explains a failed or compensated run.
 	Failure string `json:"failure,omitempty"`
 }
@@ -173,6 +178,9 @@ func (o *onboarding) run(ctx workflow.Context) (OnboardingResult, error) {
 	if err := o.provision(ctx, plan); err != nil {
 		return OnboardingResult{}, o.undo(ctx, err)
 	}
+	if workflow.GetVersion(ctx, "schedule-known-leaver", workflow.DefaultVersion, 1) >= 1 && !plan.LeaverDate.IsZero() {
+		o.scheduleLeaver(ctx, plan.LeaverDate, plan.LeaverReason)
+	}
 
 	enabledAt := workflow.Now(ctx)
 	if o.future {
@@ -204,6 +212,31 @@ func (o *onboarding) run(ctx workflow.Context) (OnboardingResult, error) {
 		EmployeeID: p.EmployeeID, Username: user.Username, PolicyVersion: plan.PolicyVersion,
 		Accounts: o.accounts(), Approvals: res.Requests, Deferred: plan.Deferred, EnabledAt: enabledAt,
 	}, nil
+}
+
+// scheduleLeaver starts the offboarding a fixed-term contract already
+// implies, as soon as the person holds access, so nobody has to remember to
+// end it. It outlives this run (ParentClosePolicy abandon). An offboarding
+// HR already started wins: the duplicate start is only logged.
+func (o *onboarding) scheduleLeaver(ctx workflow.Context, lastDay hr.Date, reason string) {
+	eid := o.in.Person.EmployeeID
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            OffboardingID(eid),
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		StaticSummary:         "Offboarding of " + eid + " at the end of the contract",
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			AttrEmployeeID.ValueSet(eid),
+			AttrLifecycleEvent.ValueSet(EventLeaver),
+			AttrLifecycleState.ValueSet(StateScheduled),
+		),
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, Offboarding, OffboardingInput{EmployeeID: eid, LastDay: lastDay, Reason: reason})
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Info("Offboarding for the contract end not started", "lastDay", lastDay.String(), "error", err)
+		return
+	}
+	o.st.LeaverScheduled = lastDay.String()
 }
 
 // waitForStart sleeps until the start date, or until an approved grant

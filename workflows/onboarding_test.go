@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
@@ -315,4 +317,45 @@ func TestOnboardingRefusesAnInvalidRecordAndDoesNothing(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "employee_id")
 	require.Empty(t, rec.list())
+}
+
+func TestOnboardingSchedulesTheLeaverAContractImplies(t *testing.T) {
+	end := hr.Date{Time: time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)}
+	plan := testPlan
+	plan.LeaverDate, plan.LeaverReason = end, "contract ends"
+	rec := &recorder{}
+	env := newEnvWithPlan(t, rec, nil, plan)
+	env.RegisterWorkflow(Offboarding)
+	var got OffboardingInput
+	var startedAfterProvisioning bool
+	env.OnWorkflow(Offboarding, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in OffboardingInput) (OffboardingResult, error) {
+			got = in
+			startedAfterProvisioning = slices.Contains(rec.list(), "grant postgres/analytics_read")
+			return OffboardingResult{}, nil
+		})
+	env.ExecuteWorkflow(Onboarding, OnboardingInput{Person: testPerson(testStart)})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, OffboardingInput{EmployeeID: "E100001", LastDay: end, Reason: "contract ends"}, got)
+	require.True(t, startedAfterProvisioning, "scheduled once the person holds access")
+	v, err := env.QueryWorkflow(QueryState)
+	require.NoError(t, err)
+	var st OnboardingState
+	require.NoError(t, v.Get(&st))
+	require.Equal(t, "2027-03-31", st.LeaverScheduled)
+}
+
+func TestOnboardingWithoutAnEndDateSchedulesNoLeaver(t *testing.T) {
+	rec := &recorder{}
+	env := newEnv(t, rec, nil)
+	env.RegisterWorkflow(Offboarding)
+	started := false
+	env.OnWorkflow(Offboarding, mock.Anything, mock.Anything).Return(
+		func(workflow.Context, OffboardingInput) (OffboardingResult, error) {
+			started = true
+			return OffboardingResult{}, nil
+		}).Maybe()
+	env.ExecuteWorkflow(Onboarding, OnboardingInput{Person: testPerson(testStart)})
+	require.NoError(t, env.GetWorkflowError())
+	require.False(t, started)
 }

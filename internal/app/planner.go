@@ -58,6 +58,9 @@ func (p *policyPlanner) PlanAccess(_ context.Context, person hr.Person) (activit
 // dropped.
 func FromPlan(plan policy.Plan) activities.PlanAccessResult {
 	res := activities.PlanAccessResult{PolicyVersion: plan.PolicyVersion, Reasons: map[string][]string{}}
+	if plan.Leaver != nil && !plan.Leaver.Date.IsZero() {
+		res.LeaverDate, res.LeaverReason = plan.Leaver.Date, plan.Leaver.Reason
+	}
 	// Items are sorted by application, then entitlement.
 	for _, it := range plan.Items {
 		switch {

@@ -88,3 +88,30 @@ func TestFromPlanDefersTemporaryAccessEvenWithApproval(t *testing.T) {
 	assert.Empty(t, res.Applications)
 	assert.Equal(t, []activities.DeferredAccess{{Application: "postgres", Entitlement: "prod_admin", Reason: "temporary access only: request it"}}, res.Deferred)
 }
+
+func TestFromPlanCarriesTheLeaverAContractImplies(t *testing.T) {
+	end := hr.Date{Time: time.Date(2027, 5, 31, 0, 0, 0, 0, time.UTC)}
+	cases := []struct {
+		name     string
+		typ      string
+		end      hr.Date
+		wantDate hr.Date
+	}{
+		{"contractor with an end date", hr.TypeContractor, end, end},
+		{"contractor without an end date", hr.TypeContractor, hr.Date{}, hr.Date{}},
+		{"employee with an end date", hr.TypeEmployee, end, hr.Date{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := controller(tc.typ)
+			p.EndDate = tc.end
+			plan, err := demoPolicy(t).Plan(p)
+			require.NoError(t, err)
+			res := FromPlan(plan)
+			assert.Equal(t, tc.wantDate, res.LeaverDate)
+			if !tc.wantDate.IsZero() {
+				assert.NotEmpty(t, res.LeaverReason)
+			}
+		})
+	}
+}

@@ -235,3 +235,40 @@ func describeRun(ctx context.Context, c client.Client, id string) (runState, err
 	rs.needsAttention, _ = desc.TypedSearchAttributes.GetBool(workflows.AttrNeedsAttention)
 	return rs, nil
 }
+
+// TestContractorHireSchedulesTheLeaver: hiring a contractor with an end date
+// leaves an offboarding scheduled for that date, visible like any other run.
+func TestContractorHireSchedulesTheLeaver(t *testing.T) {
+	cfg := testConfig(t)
+	c, deps := startWorker(t, cfg)
+	bin := buildStarter(t)
+	employee := newEmployeeID(t)
+	person := newTestPerson(employee, "Con", "Tractor")
+	person.EmploymentType = hr.TypeContractor
+	person.EndDate = hr.Date{Time: person.StartDate.AddDate(0, 2, 0)}
+
+	out, err := runCLI(t, bin, cfg, "hire", "-f", writePerson(t, person), "--wait")
+	require.NoError(t, err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var res workflows.OnboardingResult
+	require.NoError(t, c.GetWorkflow(ctx, workflows.OnboardingID(employee), "").Get(ctx, &res))
+	recordHistory(t, c, workflows.OnboardingID(employee), "", "onboarding-contractor-v1")
+	t.Cleanup(func() {
+		_ = c.CancelWorkflow(context.Background(), workflows.OffboardingID(employee), "")
+		for _, conn := range deps.Activities.Connectors {
+			_, _ = conn.DeleteAccount(context.Background(), connectors.AccountRequest{Username: res.Username})
+		}
+	})
+
+	info, err := describeRun(ctx, c, workflows.OffboardingID(employee))
+	require.NoError(t, err, "an offboarding was scheduled")
+	assert.Equal(t, "running", info.status)
+	assert.Equal(t, workflows.StateScheduled, info.state)
+	v, err := c.QueryWorkflow(ctx, workflows.OffboardingID(employee), "", workflows.QueryState)
+	require.NoError(t, err)
+	var st workflows.OffboardingState
+	require.NoError(t, v.Get(&st))
+	assert.Equal(t, person.EndDate.String(), st.LastDay)
+	assert.Equal(t, person.EndDate.AddDate(0, 0, 1), st.AccessEndsAt.UTC(), "access ends when the last day ends")
+}
