@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/internal/config"
@@ -37,7 +36,11 @@ func newMoveCmdWith(opts *rootOptions, m *moveOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "move",
 		Short: "Apply a role change: new department, title, manager, location or type",
-		Long: `Start the mover workflow of one person with their new HR attributes.
+		Long: `Queue a role change of one person with their new HR attributes.
+
+The change goes to the person's sequencer (workflow person-<ID>), which runs
+their role changes one at a time, in the order they arrived, each as a mover
+workflow (mover-<ID>-<change key>).
 
 The person comes from flags, from a JSON file (-f person.json) or from an HR
 roster (--roster FILE --employee-id ID), like hire, and must be known to this
@@ -77,52 +80,85 @@ func (m *moveOptions) run(cmd *cobra.Command, opts *rootOptions, p hr.Person) er
 	}
 	key := workflows.MoverChangeKey(p)
 	id := workflows.MoverID(p.EmployeeID, key)
-	run, err := startMover(ctx, c, cfg, p, key, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		var again bool
-		if again, err = m.existing(ctx, opts, c, cfg, p.EmployeeID, id); err != nil || !again {
-			return err
-		}
-		// The same attributes came back after another change (A -> B ->
-		// A): that is a new move, not a repeated event.
-		run, err = startMover(ctx, c, cfg, p, key, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+	known, prevRun, err := m.known(ctx, c, p.EmployeeID, id)
+	if err != nil {
+		return err
 	}
-	if errors.As(err, &started) {
+	receipt, err := submitMove(ctx, c, cfg, workflows.MoveSubmission{
+		Move: workflows.MoverInput{Person: p, ChangeKey: key}, Known: known,
+	})
+	if err != nil {
+		return fmt.Errorf("queue role change of %s: %w", p.EmployeeID, err)
+	}
+	if !receipt.New {
 		return m.report(ctx, opts, c, cfg, p.EmployeeID, id)
 	}
-	if err != nil {
-		return fmt.Errorf("start role change of %s: %w", p.EmployeeID, err)
-	}
-	fmt.Fprintf(opts.out, "Started role change of %s\n  workflow: %s\n  run:      %s\n  watch:    %s\n",
-		p.EmployeeID, id, run.GetRunID(), cfg.RunURL(id, run.GetRunID()))
+	fmt.Fprintf(opts.out, "Started role change of %s\n  workflow: %s\n  order:    %s (runs after any earlier role change of the person)\n  watch:    %s\n",
+		p.EmployeeID, id, workflows.PersonEventsID(p.EmployeeID), cfg.RunURL(id, ""))
 	if !m.wait {
 		return nil
 	}
+	runID, err := awaitRun(ctx, c, id, prevRun)
+	if err != nil {
+		return fmt.Errorf("role change of %s: %w", p.EmployeeID, err)
+	}
 	var res workflows.MoverResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := c.GetWorkflow(ctx, id, runID).Get(ctx, &res); err != nil {
 		return fmt.Errorf("role change of %s failed: %w", p.EmployeeID, err)
 	}
 	printMoverResult(opts, res)
 	return nil
 }
 
-func startMover(ctx context.Context, c client.Client, cfg config.Config, p hr.Person, key string, reuse enumspb.WorkflowIdReusePolicy) (client.WorkflowRun, error) {
-	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        workflows.MoverID(p.EmployeeID, key),
-		TaskQueue: cfg.TaskQueue,
-		// A failed or cancelled move may be sent again; a completed or
-		// running one is the same change and starts nothing.
-		WorkflowIDReusePolicy:                    reuse,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "Role change of " + p.EmployeeID,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrEmployeeID.ValueSet(p.EmployeeID),
-			workflows.AttrLifecycleEvent.ValueSet(workflows.EventMover),
-			workflows.AttrLifecycleState.ValueSet(workflows.StateWaitingTurn),
-		),
-	}, workflows.Mover, workflows.MoverInput{Person: p, ChangeKey: key})
+// submitMove hands the change to the person's sequencer, starting it if
+// none runs, and returns as soon as the change is queued: the sequencer,
+// not visibility, orders the person's role changes.
+func submitMove(ctx context.Context, c client.Client, cfg config.Config, sub workflows.MoveSubmission) (workflows.MoveReceipt, error) {
+	eid := sub.Move.Person.EmployeeID
+	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       workflows.PersonEventsID(eid),
+		TaskQueue:                cfg.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            "Role changes of " + eid + ", one at a time",
+	}, workflows.PersonEvents, workflows.PersonEventsInput{EmployeeID: eid})
+	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName:   workflows.UpdateSubmitMove,
+			Args:         []any{sub},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return workflows.MoveReceipt{}, err
+	}
+	var r workflows.MoveReceipt
+	if err := h.Get(ctx, &r); err != nil {
+		return workflows.MoveReceipt{}, err
+	}
+	return r, nil
+}
+
+// awaitRun waits until the mover id has a run other than prevRun (the one
+// it had before the change was queued) and returns it.
+func awaitRun(ctx context.Context, c client.Client, id, prevRun string) (string, error) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		desc, err := c.DescribeWorkflow(ctx, id, "")
+		var nf *serviceerror.NotFound
+		switch {
+		case err == nil && desc.WorkflowExecution.RunID != prevRun:
+			return desc.WorkflowExecution.RunID, nil
+		case err != nil && !errors.As(err, &nf):
+			return "", fmt.Errorf("look up %s: %w", id, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for %s to start: %w", id, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // checkMovable refuses, before anything starts, an employee this system
@@ -153,35 +189,59 @@ func (m *moveOptions) checkMovable(ctx context.Context, c client.Client, cfg con
 	return nil
 }
 
-// existing decides what a move whose ID already has a run means: the same
-// change repeated (report it, start nothing), or, when another role change
-// of the person started after it completed, a change back that must run
-// again (again is true).
-func (m *moveOptions) existing(ctx context.Context, opts *rootOptions, c client.Client, cfg config.Config, employeeID, id string) (bool, error) {
+// known tells whether the change of id already ran or runs, as far as the
+// server shows: running, or completed with no later role change of the
+// person (a change back, A -> B -> A, is new). It also returns the run id
+// has now, so --wait can tell the new run from it.
+func (m *moveOptions) known(ctx context.Context, c client.Client, employeeID, id string) (bool, string, error) {
 	desc, err := c.DescribeWorkflow(ctx, id, "")
-	if err != nil {
-		return false, fmt.Errorf("role change %s already exists but cannot be described: %w", id, err)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return false, "", nil
+	case err != nil:
+		return false, "", fmt.Errorf("look up role change %s: %w", id, err)
 	}
-	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED || desc.WorkflowCloseTime == nil {
-		return false, m.report(ctx, opts, c, cfg, employeeID, id)
+	runID := desc.WorkflowExecution.RunID
+	switch {
+	case desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return true, runID, nil
+	case desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED || desc.WorkflowCloseTime == nil:
+		return false, runID, nil
 	}
 	query := fmt.Sprintf("%s = '%s' AND %s = '%s' AND StartTime > '%s'",
 		workflows.AttrEmployeeID.GetName(), employeeID, workflows.AttrLifecycleEvent.GetName(), workflows.EventMover,
 		desc.WorkflowCloseTime.UTC().Format(time.RFC3339Nano))
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1})
 	if err != nil {
-		return false, fmt.Errorf("list later role changes of %s: %w", employeeID, err)
+		return false, "", fmt.Errorf("list later role changes of %s: %w", employeeID, err)
 	}
-	if len(resp.GetExecutions()) == 0 {
-		return false, m.report(ctx, opts, c, cfg, employeeID, id)
-	}
-	return true, nil
+	return len(resp.GetExecutions()) == 0, runID, nil
 }
 
 // report tells the user the change already ran or runs, which is not an
 // error: a repeated HR event must change nothing.
 func (m *moveOptions) report(ctx context.Context, opts *rootOptions, c client.Client, cfg config.Config, employeeID, id string) error {
 	info, err := describe(ctx, c, id)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		// Queued behind an earlier change of the person: not started yet.
+		fmt.Fprintf(opts.out, "Role change of %s is already in progress (queued); nothing new started.\n  workflow: %s\n  watch:    %s\n",
+			employeeID, id, cfg.RunURL(id, ""))
+		if !m.wait {
+			return nil
+		}
+		runID, err := awaitRun(ctx, c, id, "")
+		if err != nil {
+			return fmt.Errorf("role change of %s: %w", employeeID, err)
+		}
+		var res workflows.MoverResult
+		if err := c.GetWorkflow(ctx, id, runID).Get(ctx, &res); err != nil {
+			return fmt.Errorf("role change of %s failed: %w", employeeID, err)
+		}
+		printMoverResult(opts, res)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("role change %s already exists but cannot be described: %w", id, err)
 	}

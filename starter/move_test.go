@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/hr"
@@ -97,7 +98,8 @@ func TestMoveRefusesBadInputBeforeDialing(t *testing.T) {
 }
 
 // TestMoveOnTheServer runs the command against the real Temporal server.
-// No worker serves its task queue: the started run only has to exist.
+// A worker runs the sequencer and the mover workflows but no activity: the
+// mover waits for its first activity, so the started run only has to exist.
 func TestMoveOnTheServer(t *testing.T) {
 	cfg, err := config.FromEnv()
 	require.NoError(t, err)
@@ -107,6 +109,11 @@ func TestMoveOnTheServer(t *testing.T) {
 	c, err := tclient.Dial(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err, "Temporal must be up: run `make stack`")
 	defer c.Close()
+	w := worker.New(c, cfg.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.PersonEvents)
+	w.RegisterWorkflow(workflows.Mover)
+	require.NoError(t, w.Start())
+	defer w.Stop()
 	n, err := rand.Int(rand.Reader, big.NewInt(100000))
 	require.NoError(t, err)
 	id := fmt.Sprintf("E7%05d", n.Int64())
@@ -115,6 +122,7 @@ func TestMoveOnTheServer(t *testing.T) {
 	t.Cleanup(func() {
 		_ = c.TerminateWorkflow(context.Background(), wfID, "", "test cleanup")
 		_ = c.TerminateWorkflow(context.Background(), workflows.OffboardingID(id), "", "test cleanup")
+		_ = c.TerminateWorkflow(context.Background(), workflows.PersonEventsID(id), "", "test cleanup")
 	})
 	file := movePersonFile(t, p)
 

@@ -27,3 +27,8 @@ func MoverID(employeeID, changeKey string) string { return "mover-" + employeeID
 func TemporaryAccessID(employeeID, application, entitlement string) string {
 	return "access-" + employeeID + "-" + application + "-" + entitlement
 }
+
+// PersonEventsID is the workflow ID of a person's event sequencer
+// (PersonEvents): one per employee, so every role change of the person
+// reaches the same run and is applied in the order it arrived.
+func PersonEventsID(employeeID string) string { return "person-" + employeeID }

@@ -113,10 +113,10 @@ func MoverChangeKey(p hr.Person) string {
 // Revocations are deprovisioning: they retry until done and are never
 // undone.
 //
-// Ordering relies on visibility to find earlier role changes, which is
-// eventually consistent: two different changes of one person started
-// within about a second of each other may run side by side. Each still
-// diffs against what it reads, so the later one to finish wins.
+// `starter move` starts it through the person's sequencer (PersonEvents),
+// which runs one role change at a time in arrival order. The wait for
+// earlier role changes here relies on visibility, which is eventually
+// consistent; it remains for movers started some other way.
 func Mover(ctx workflow.Context, in MoverInput) (MoverResult, error) {
 	m := &mover{in: in, st: MoverState{State: StateWaitingTurn}}
 	m.book = approvalBook{workflowID: MoverID(in.Person.EmployeeID, in.ChangeKey), employeeID: in.Person.EmployeeID}

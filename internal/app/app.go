@@ -37,6 +37,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.Offboarding)
 	r.RegisterWorkflow(workflows.TemporaryAccess)
 	r.RegisterWorkflow(workflows.Mover)
+	r.RegisterWorkflow(workflows.PersonEvents)
 }
 
 // Deps are the long-lived dependencies of the activities; Close releases
