@@ -586,21 +586,33 @@ func (l *loader) temporary(n *yaml.Node, path string, def Temporary, allowOnly b
 	return t
 }
 
-func (l *loader) role(n *yaml.Node, i int, d defaults, pend *pending) *Role {
-	path := fmt.Sprintf("roles[%d]", i)
-	m := l.mapping(n, path, "name", "description", "includes", "entitlements", "approval")
+// named opens entry i of a top-level list (roles, rules,
+// separation_of_duties): a mapping with a valid name, whose later problems
+// are reported under list[name]. It returns nil when the entry is unusable
+// (the problem is already recorded).
+func (l *loader) named(n *yaml.Node, list string, i int, what string, keys ...string) (*mapping, string) {
+	path := fmt.Sprintf("%s[%d]", list, i)
+	m := l.mapping(n, path, append([]string{"name", "description"}, keys...)...)
 	if m == nil {
-		return nil
+		return nil, ""
 	}
 	name, nn := m.str("name", true)
 	if nn == nil {
-		return nil
+		return nil, ""
 	}
 	if !nameRe.MatchString(name) {
-		l.bad(nn, "use letters, digits, '.', '-' and '_'", "%s: role name %q is not valid", path, name)
+		l.bad(nn, "use letters, digits, '.', '-' and '_'", "%s: %s %q is not valid", path, what, name)
 	}
-	path = "roles[" + name + "]"
-	m.path = path
+	m.path = list + "[" + name + "]"
+	return m, name
+}
+
+func (l *loader) role(n *yaml.Node, i int, d defaults, pend *pending) *Role {
+	m, name := l.named(n, "roles", i, "role name", "includes", "entitlements", "approval")
+	if m == nil {
+		return nil
+	}
+	path := m.path
 	r := &Role{Name: name, Line: n.Line, Approval: d.approval}
 	r.Description, _ = m.str("description", false)
 	if an := m.get("approval"); an != nil {
@@ -618,20 +630,11 @@ func (l *loader) role(n *yaml.Node, i int, d defaults, pend *pending) *Role {
 }
 
 func (l *loader) rule(n *yaml.Node, i int, pend *pending) *Rule {
-	path := fmt.Sprintf("rules[%d]", i)
-	m := l.mapping(n, path, "name", "description", "when", "roles", "entitlements")
+	m, name := l.named(n, "rules", i, "rule name", "when", "roles", "entitlements")
 	if m == nil {
 		return nil
 	}
-	name, nn := m.str("name", true)
-	if nn == nil {
-		return nil
-	}
-	if !nameRe.MatchString(name) {
-		l.bad(nn, "use letters, digits, '.', '-' and '_'", "%s: rule name %q is not valid", path, name)
-	}
-	path = "rules[" + name + "]"
-	m.path = path
+	path := m.path
 	r := &Rule{Name: name, Line: n.Line}
 	r.Description, _ = m.str("description", false)
 	var wn *yaml.Node
@@ -654,20 +657,11 @@ func (l *loader) rule(n *yaml.Node, i int, pend *pending) *Rule {
 var sodActions = []string{string(SoDBlock), string(SoDRequireApproval)}
 
 func (l *loader) sod(n *yaml.Node, i int, d defaults, pend *pending) *SoDRule {
-	path := fmt.Sprintf("separation_of_duties[%d]", i)
-	m := l.mapping(n, path, "name", "description", "entitlements", "action", "approver")
+	m, name := l.named(n, "separation_of_duties", i, "name", "entitlements", "action", "approver")
 	if m == nil {
 		return nil
 	}
-	name, nn := m.str("name", true)
-	if nn == nil {
-		return nil
-	}
-	if !nameRe.MatchString(name) {
-		l.bad(nn, "use letters, digits, '.', '-' and '_'", "%s: name %q is not valid", path, name)
-	}
-	path = "separation_of_duties[" + name + "]"
-	m.path = path
+	path := m.path
 	s := &SoDRule{Name: name, Line: n.Line, Approval: d.approval}
 	s.Description, _ = m.str("description", false)
 	pend.sodEnts[s] = m.strs("entitlements")
