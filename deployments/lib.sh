@@ -36,3 +36,21 @@ svc_stop() {
 	rm -f "$pid_file"
 	echo "$name: stopped"
 }
+
+# tcp_answers HOST PORT reports whether something accepts connections there.
+tcp_answers() {
+	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# find_go NAME prints the go command (also found where Debian and the
+# official tarball put it when it is not on PATH), or says what to install.
+find_go() {
+	if command -v go >/dev/null 2>&1; then
+		command -v go
+	elif [[ -x /usr/local/go/bin/go ]]; then
+		echo /usr/local/go/bin/go
+	else
+		echo "$1: the Go toolchain is not installed: install Go 1.26.8 or newer and put it on PATH" >&2
+		return 1
+	fi
+}

@@ -29,20 +29,8 @@ answers() {
 	curl -fsS -o /dev/null --max-time 2 "http://$ADDR/" 2>/dev/null
 }
 
-port_in_use() {
-	(exec 3<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}") 2>/dev/null
-}
+port_in_use() { tcp_answers "${ADDR%:*}" "${ADDR##*:}"; }
 
-find_go() {
-	if command -v go >/dev/null 2>&1; then
-		command -v go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		echo /usr/local/go/bin/go
-	else
-		echo "scimdemo: go toolchain not found" >&2
-		return 1
-	fi
-}
 
 # build compiles the binary when it is missing or older than its sources: the command, the
 # app package, the module files (tests and this script excluded).
@@ -53,7 +41,7 @@ build() {
 		return 0
 	fi
 	local go_bin
-	go_bin="$(find_go)"
+	go_bin="$(find_go scimdemo)"
 	mkdir -p "$(dirname "$BIN")"
 	echo "scimdemo: building $BIN..."
 	(cd "$ROOT" && "$go_bin" build -o "$BIN.tmp" ./deployments/scimdemo)

@@ -39,25 +39,13 @@ cmdline_of() {
 	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true
 }
 
-port_answers() {
-	(exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null
-}
+port_answers() { tcp_answers "$IP" "$1"; }
 
 ui_answers() {
 	[[ "$UI_PORT" == 0 ]] && return 0
 	curl -fsS -o /dev/null --max-time 2 "http://$IP:$UI_PORT/" 2>/dev/null
 }
 
-find_go() {
-	if command -v go >/dev/null 2>&1; then
-		command -v go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		echo /usr/local/go/bin/go
-	else
-		echo "temporal: go toolchain not found" >&2
-		return 1
-	fi
-}
 
 # build compiles the launcher when the binary is missing or older than a source file of this
 # module (this script and tests excluded: they do not change the binary).
@@ -66,7 +54,7 @@ build() {
 		return 0
 	fi
 	local go_bin
-	go_bin="$(find_go)"
+	go_bin="$(find_go temporal)"
 	mkdir -p "$(dirname "$BIN")"
 	echo "temporal: building launcher into $BIN (the first build takes several minutes)..."
 	(cd "$SRC" && "$go_bin" build -trimpath -buildvcs=false -o "$BIN.tmp" .)
