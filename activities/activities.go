@@ -10,6 +10,7 @@ import (
 
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 )
 
 // UsernameReserver hands out the one stable username of a person.
@@ -36,6 +37,9 @@ type Activities struct {
 	Policy PolicySource
 	// Directory answers who manages whom, for escalating approvals.
 	Directory Directory
+	// Ledger records every change made in an application. The activities
+	// that change applications refuse to run without it.
+	Ledger Recorder
 }
 
 // ReserveUsernameInput names the person a username is for.
@@ -165,16 +169,32 @@ type EnsureAccountInput struct {
 	App      string             `json:"app"`
 	Account  connectors.Account `json:"account"`
 	Disabled bool               `json:"disabled,omitempty"`
+	// Audit is recorded in the access ledger when the account is created.
+	Audit Audit `json:"audit"`
 }
 
-// EnsureAccount creates or updates the account (create-if-absent).
+// EnsureAccount creates or updates the account (create-if-absent). A
+// created account is recorded in the ledger (as created disabled when
+// Disabled is set); an update of an existing one is not, since it changes
+// no access.
 func (a *Activities) EnsureAccount(ctx context.Context, in EnsureAccountInput) (connectors.EnsureAccountResponse, error) {
-	c, err := a.connector(in.App, "EnsureAccount")
+	const op = "EnsureAccount"
+	c, err := a.connector(in.App, op)
 	if err != nil {
 		return connectors.EnsureAccountResponse{}, err
 	}
+	ch, err := a.prepare(ctx, op, in.Audit, in.App, in.Account.Username, "", ledger.ActionCreated)
+	if err != nil {
+		return connectors.EnsureAccountResponse{}, err
+	}
+	ch.entry.Disabled = in.Disabled
 	res, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: in.Account, Disabled: in.Disabled})
-	return res, classify(in.App, "EnsureAccount", err)
+	if err != nil {
+		return res, classify(in.App, op, err)
+	}
+	// On a retry an account that needed no update is most likely the one
+	// an earlier attempt created; one that needed an update existed before.
+	return res, a.record(ctx, op, ch, res.Created || (ch.retry && !res.Updated))
 }
 
 // EntitlementInput names one entitlement of one account.
@@ -182,66 +202,115 @@ type EntitlementInput struct {
 	App         string `json:"app"`
 	Username    string `json:"username"`
 	Entitlement string `json:"entitlement"`
+	// Audit is recorded in the access ledger when the call changes access.
+	Audit Audit `json:"audit"`
 }
 
-// GrantEntitlement adds the entitlement (no change if already held).
+// GrantEntitlement adds the entitlement (no change if already held) and
+// records the grant in the ledger.
 func (a *Activities) GrantEntitlement(ctx context.Context, in EntitlementInput) (connectors.EntitlementResponse, error) {
-	c, err := a.connector(in.App, "GrantEntitlement")
+	const op = "GrantEntitlement"
+	c, err := a.connector(in.App, op)
+	if err != nil {
+		return connectors.EntitlementResponse{}, err
+	}
+	ch, err := a.prepare(ctx, op, in.Audit, in.App, in.Username, in.Entitlement, ledger.ActionGranted)
 	if err != nil {
 		return connectors.EntitlementResponse{}, err
 	}
 	res, err := c.GrantEntitlement(ctx, connectors.EntitlementRequest{Username: in.Username, Entitlement: in.Entitlement})
-	return res, classify(in.App, "GrantEntitlement", err)
+	if err != nil {
+		return res, classify(in.App, op, err)
+	}
+	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
 }
 
-// RevokeEntitlement removes the entitlement. An account that is already gone
-// holds nothing, so that is success too.
+// RevokeEntitlement removes the entitlement and records the revocation in
+// the ledger. An account that is already gone holds nothing, so that is
+// success too.
 func (a *Activities) RevokeEntitlement(ctx context.Context, in EntitlementInput) (connectors.EntitlementResponse, error) {
-	c, err := a.connector(in.App, "RevokeEntitlement")
+	const op = "RevokeEntitlement"
+	c, err := a.connector(in.App, op)
+	if err != nil {
+		return connectors.EntitlementResponse{}, err
+	}
+	ch, err := a.prepare(ctx, op, in.Audit, in.App, in.Username, in.Entitlement, ledger.ActionRevoked)
 	if err != nil {
 		return connectors.EntitlementResponse{}, err
 	}
 	res, err := c.RevokeEntitlement(ctx, connectors.EntitlementRequest{Username: in.Username, Entitlement: in.Entitlement})
 	if connectors.IsNotFound(err) {
-		return connectors.EntitlementResponse{}, nil
+		res, err = connectors.EntitlementResponse{}, nil
 	}
-	return res, classify(in.App, "RevokeEntitlement", err)
+	if err != nil {
+		return res, classify(in.App, op, err)
+	}
+	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
 }
 
 // AccountInput names one account in one application.
 type AccountInput struct {
 	App      string `json:"app"`
 	Username string `json:"username"`
+	// Audit is recorded in the access ledger when the call changes the
+	// account.
+	Audit Audit `json:"audit"`
 }
 
-// EnableAccount lifts a disable (e.g. on the start date).
+// EnableAccount lifts a disable (e.g. on the start date) and records it in
+// the ledger.
 func (a *Activities) EnableAccount(ctx context.Context, in AccountInput) (connectors.EnableResponse, error) {
-	c, err := a.connector(in.App, "EnableAccount")
+	const op = "EnableAccount"
+	c, ch, err := a.accountChange(ctx, op, in, ledger.ActionEnabled)
 	if err != nil {
 		return connectors.EnableResponse{}, err
 	}
 	res, err := c.EnableAccount(ctx, connectors.AccountRequest{Username: in.Username})
-	return res, classify(in.App, "EnableAccount", err)
+	if err != nil {
+		return res, classify(in.App, op, err)
+	}
+	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
 }
 
-// DisableAccount blocks logins and ends sessions.
+// DisableAccount blocks logins, ends sessions and records it in the
+// ledger.
 func (a *Activities) DisableAccount(ctx context.Context, in AccountInput) (connectors.DisableResponse, error) {
-	c, err := a.connector(in.App, "DisableAccount")
+	const op = "DisableAccount"
+	c, ch, err := a.accountChange(ctx, op, in, ledger.ActionDisabled)
 	if err != nil {
 		return connectors.DisableResponse{}, err
 	}
 	res, err := c.DisableAccount(ctx, connectors.AccountRequest{Username: in.Username})
-	return res, classify(in.App, "DisableAccount", err)
+	if err != nil {
+		return res, classify(in.App, op, err)
+	}
+	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
 }
 
-// DeleteAccount removes the account (delete-if-present).
+// DeleteAccount removes the account (delete-if-present) and records it in
+// the ledger.
 func (a *Activities) DeleteAccount(ctx context.Context, in AccountInput) (connectors.DeleteResponse, error) {
-	c, err := a.connector(in.App, "DeleteAccount")
+	const op = "DeleteAccount"
+	c, ch, err := a.accountChange(ctx, op, in, ledger.ActionDeleted)
 	if err != nil {
 		return connectors.DeleteResponse{}, err
 	}
 	res, err := c.DeleteAccount(ctx, connectors.AccountRequest{Username: in.Username})
-	return res, classify(in.App, "DeleteAccount", err)
+	if err != nil {
+		return res, classify(in.App, op, err)
+	}
+	return res, a.record(ctx, op, ch, ch.happened(res.Deleted))
+}
+
+// accountChange finds the connector of an account action and prepares its
+// ledger entry.
+func (a *Activities) accountChange(ctx context.Context, op string, in AccountInput, action ledger.Action) (connectors.Connector, change, error) {
+	c, err := a.connector(in.App, op)
+	if err != nil {
+		return nil, change{}, err
+	}
+	ch, err := a.prepare(ctx, op, in.Audit, in.App, in.Username, "", action)
+	return c, ch, err
 }
 
 func (a *Activities) connector(app, op string) (connectors.Connector, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/connectors/postgres"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
@@ -32,6 +33,8 @@ type fixture struct {
 	acts  *activities.Activities
 	env   *testsuite.TestActivityEnvironment
 	group string // a group role both connectors can grant
+	// ledger records what the activities write to the access ledger.
+	ledger *fakeLedger
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -54,7 +57,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.group = f.stem + "grp"
 	f.exec("CREATE ROLE " + qi(f.group) + " NOLOGIN")
-	f.acts = &activities.Activities{Connectors: conns}
+	f.ledger = &fakeLedger{}
+	f.acts = &activities.Activities{Connectors: conns, Ledger: f.ledger}
 	var suite testsuite.WorkflowTestSuite
 	f.env = suite.NewTestActivityEnvironment()
 	f.env.RegisterActivity(f.acts)
@@ -143,69 +147,80 @@ func account(username string) connectors.Account {
 
 // TestLifecycleGoesToTheNamedConnector walks one account through every
 // connector activity in application pg-b and checks, from outside, that
-// each step changed pg-b's role and never pg-a's.
+// each step changed pg-b's role and never pg-a's, and that each step that
+// changed something (and only those) was recorded in the ledger.
 func TestLifecycleGoesToTheNamedConnector(t *testing.T) {
 	f := newFixture(t)
 	a := f.acts
 	roleB, roleA := f.prefix("pg-b")+"ada", f.prefix("pg-a")+"ada"
-	acct := activities.AccountInput{App: "pg-b", Username: "ada"}
-	ent := activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.group}
+	acct := activities.AccountInput{App: "pg-b", Username: "ada", Audit: joiner}
+	ent := activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.group, Audit: joiner}
 
 	steps := []struct {
-		name  string
-		do    func() (any, error)
-		want  any
-		check func(t *testing.T)
+		name     string
+		do       func() (any, error)
+		want     any
+		recorded ledger.Action // "" when nothing is recorded
+		check    func(t *testing.T)
 	}{
 		{"ensure creates", func() (any, error) {
-			return run[connectors.EnsureAccountResponse](f, a.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada")})
-		}, connectors.EnsureAccountResponse{Created: true}, func(t *testing.T) {
+			return run[connectors.EnsureAccountResponse](f, a.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada"), Audit: joiner})
+		}, connectors.EnsureAccountResponse{Created: true}, ledger.ActionCreated, func(t *testing.T) {
 			exists, login := f.role(roleB)
 			assert.True(t, exists && login, "pg-b role missing or disabled")
 		}},
 		{"ensure again changes nothing", func() (any, error) {
-			return run[connectors.EnsureAccountResponse](f, a.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada")})
-		}, connectors.EnsureAccountResponse{}, nil},
+			return run[connectors.EnsureAccountResponse](f, a.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada"), Audit: joiner})
+		}, connectors.EnsureAccountResponse{}, "", nil},
+		{"ensure with new attributes updates, recording nothing", func() (any, error) {
+			changed := account("ada")
+			changed.Email = "ada@new.example.com"
+			return run[connectors.EnsureAccountResponse](f, a.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: changed, Audit: joiner})
+		}, connectors.EnsureAccountResponse{Updated: true}, "", nil},
 		{"grant", func() (any, error) {
 			return run[connectors.EntitlementResponse](f, a.GrantEntitlement, ent)
-		}, connectors.EntitlementResponse{Changed: true}, func(t *testing.T) {
+		}, connectors.EntitlementResponse{Changed: true}, ledger.ActionGranted, func(t *testing.T) {
 			assert.True(t, f.member(roleB, f.group))
 		}},
 		{"grant again", func() (any, error) {
 			return run[connectors.EntitlementResponse](f, a.GrantEntitlement, ent)
-		}, connectors.EntitlementResponse{}, nil},
+		}, connectors.EntitlementResponse{}, "", nil},
 		{"revoke", func() (any, error) {
 			return run[connectors.EntitlementResponse](f, a.RevokeEntitlement, ent)
-		}, connectors.EntitlementResponse{Changed: true}, func(t *testing.T) {
+		}, connectors.EntitlementResponse{Changed: true}, ledger.ActionRevoked, func(t *testing.T) {
 			assert.False(t, f.member(roleB, f.group))
 		}},
 		{"revoke again", func() (any, error) {
 			return run[connectors.EntitlementResponse](f, a.RevokeEntitlement, ent)
-		}, connectors.EntitlementResponse{}, nil},
+		}, connectors.EntitlementResponse{}, "", nil},
 		{"disable", func() (any, error) {
 			return run[connectors.DisableResponse](f, a.DisableAccount, acct)
-		}, connectors.DisableResponse{Changed: true}, func(t *testing.T) {
+		}, connectors.DisableResponse{Changed: true}, ledger.ActionDisabled, func(t *testing.T) {
 			exists, login := f.role(roleB)
 			assert.True(t, exists)
 			assert.False(t, login, "disabled role can still log in")
 		}},
+		{"disable again", func() (any, error) {
+			return run[connectors.DisableResponse](f, a.DisableAccount, acct)
+		}, connectors.DisableResponse{}, "", nil},
 		{"enable", func() (any, error) {
 			return run[connectors.EnableResponse](f, a.EnableAccount, acct)
-		}, connectors.EnableResponse{Changed: true}, func(t *testing.T) {
+		}, connectors.EnableResponse{Changed: true}, ledger.ActionEnabled, func(t *testing.T) {
 			_, login := f.role(roleB)
 			assert.True(t, login)
 		}},
 		{"delete", func() (any, error) {
 			return run[connectors.DeleteResponse](f, a.DeleteAccount, acct)
-		}, connectors.DeleteResponse{Deleted: true}, func(t *testing.T) {
+		}, connectors.DeleteResponse{Deleted: true}, ledger.ActionDeleted, func(t *testing.T) {
 			exists, _ := f.role(roleB)
 			assert.False(t, exists)
 		}},
 		{"delete again", func() (any, error) {
 			return run[connectors.DeleteResponse](f, a.DeleteAccount, acct)
-		}, connectors.DeleteResponse{}, nil},
+		}, connectors.DeleteResponse{}, "", nil},
 	}
 	for _, s := range steps {
+		before := len(f.ledger.all())
 		got, err := s.do()
 		require.NoError(t, err, s.name)
 		assert.Equal(t, s.want, got, s.name)
@@ -214,6 +229,28 @@ func TestLifecycleGoesToTheNamedConnector(t *testing.T) {
 		}
 		exists, _ := f.role(roleA)
 		require.False(t, exists, "%s: reached pg-a", s.name)
+
+		entries := f.ledger.all()
+		if s.recorded == "" {
+			assert.Len(t, entries, before, "%s: recorded a change that did not happen", s.name)
+			continue
+		}
+		require.Len(t, entries, before+1, "%s: change not recorded", s.name)
+		e := entries[before]
+		assert.Equal(t, s.recorded, e.Action, s.name)
+		assert.Equal(t, "pg-b", e.Application, s.name)
+		assert.Equal(t, "ada", e.Account, s.name)
+		if e.Action.OnEntitlement() {
+			assert.Equal(t, f.group, e.Entitlement, s.name)
+		} else {
+			assert.Empty(t, e.Entitlement, s.name)
+		}
+		assert.Equal(t, joiner.EmployeeID, e.EmployeeID, s.name)
+		assert.Equal(t, joiner.Justification, e.Justification, s.name)
+		assert.Equal(t, joiner.PolicyVersion, e.PolicyVersion, s.name)
+		assert.NotEmpty(t, e.WorkflowID, s.name)
+		assert.NotEmpty(t, e.RunID, s.name)
+		assert.NotEmpty(t, e.ActivityID, s.name)
 	}
 }
 
@@ -251,7 +288,7 @@ func TestConnectorErrorsKeepTheirKind(t *testing.T) {
 	f := newFixture(t)
 	a := f.acts
 	// An account that exists in pg-b, and a role pg-b did not create.
-	_, err := run[connectors.EnsureAccountResponse](f, a.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada")})
+	_, err := run[connectors.EnsureAccountResponse](f, a.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada"), Audit: joiner})
 	require.NoError(t, err)
 	f.exec("CREATE ROLE " + qi(f.prefix("pg-b")+"handmade") + " LOGIN")
 
@@ -263,27 +300,27 @@ func TestConnectorErrorsKeepTheirKind(t *testing.T) {
 		wantMsg  string
 	}{
 		{"grant to a missing account", a.GrantEntitlement,
-			activities.EntitlementInput{App: "pg-b", Username: "ghost", Entitlement: f.group}, connectors.KindNotFound, `account "ghost" does not exist`},
+			activities.EntitlementInput{App: "pg-b", Username: "ghost", Entitlement: f.group, Audit: joiner}, connectors.KindNotFound, `account "ghost" does not exist`},
 		{"grant of a missing entitlement", a.GrantEntitlement,
-			activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.stem + "nosuchgroup"}, connectors.KindNotFound, "does not exist"},
+			activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.stem + "nosuchgroup", Audit: joiner}, connectors.KindNotFound, "does not exist"},
 		{"grant of a predefined role", a.GrantEntitlement,
-			activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: "pg_read_server_files"}, connectors.KindPermission, "predefined"},
+			activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: "pg_read_server_files", Audit: joiner}, connectors.KindPermission, "predefined"},
 		{"invalid username", a.EnsureAccount,
-			activities.EnsureAccountInput{App: "pg-b", Account: account("x\ny")}, connectors.KindInvalid, "control character"},
+			activities.EnsureAccountInput{App: "pg-b", Account: account("x\ny"), Audit: joiner}, connectors.KindInvalid, "control character"},
 		{"username with NUL", a.EnsureAccount,
-			activities.EnsureAccountInput{App: "pg-b", Account: account("x\x00y")}, connectors.KindInvalid, "NUL"},
+			activities.EnsureAccountInput{App: "pg-b", Account: account("x\x00y"), Audit: joiner}, connectors.KindInvalid, "NUL"},
 		{"empty username", a.DisableAccount,
-			activities.AccountInput{App: "pg-b", Username: ""}, connectors.KindInvalid, "empty"},
+			activities.AccountInput{App: "pg-b", Username: "", Audit: joiner}, connectors.KindInvalid, "empty"},
 		{"account without employee ID", a.EnsureAccount,
-			activities.EnsureAccountInput{App: "pg-b", Account: connectors.Account{Username: "noid"}}, connectors.KindInvalid, "employee ID"},
+			activities.EnsureAccountInput{App: "pg-b", Account: connectors.Account{Username: "noid"}, Audit: joiner}, connectors.KindInvalid, "employee ID"},
 		{"role provisio did not create", a.EnsureAccount,
-			activities.EnsureAccountInput{App: "pg-b", Account: account("handmade")}, connectors.KindConflict, "not created by provisio"},
+			activities.EnsureAccountInput{App: "pg-b", Account: account("handmade"), Audit: joiner}, connectors.KindConflict, "not created by provisio"},
 		{"disable a missing account", a.DisableAccount,
-			activities.AccountInput{App: "pg-b", Username: "ghost"}, connectors.KindNotFound, "does not exist"},
+			activities.AccountInput{App: "pg-b", Username: "ghost", Audit: joiner}, connectors.KindNotFound, "does not exist"},
 		{"enable a missing account", a.EnableAccount,
-			activities.AccountInput{App: "pg-b", Username: "ghost"}, connectors.KindNotFound, "does not exist"},
+			activities.AccountInput{App: "pg-b", Username: "ghost", Audit: joiner}, connectors.KindNotFound, "does not exist"},
 		{"account that lives in the other application", a.GrantEntitlement,
-			activities.EntitlementInput{App: "pg-a", Username: "ada", Entitlement: f.group}, connectors.KindNotFound, "does not exist"},
+			activities.EntitlementInput{App: "pg-a", Username: "ada", Entitlement: f.group, Audit: joiner}, connectors.KindNotFound, "does not exist"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,13 +337,13 @@ func TestConnectorErrorsKeepTheirKind(t *testing.T) {
 func TestRevokeFromMissingAccountSucceeds(t *testing.T) {
 	f := newFixture(t)
 	got, err := run[connectors.EntitlementResponse](f, f.acts.RevokeEntitlement,
-		activities.EntitlementInput{App: "pg-b", Username: "ghost", Entitlement: f.group})
+		activities.EntitlementInput{App: "pg-b", Username: "ghost", Entitlement: f.group, Audit: joiner})
 	require.NoError(t, err)
 	assert.False(t, got.Changed)
 
 	// Only NotFound is forgiven: a malformed request still fails.
 	_, err = f.env.ExecuteActivity(f.acts.RevokeEntitlement,
-		activities.EntitlementInput{App: "pg-b", Username: "x\ny", Entitlement: f.group})
+		activities.EntitlementInput{App: "pg-b", Username: "x\ny", Entitlement: f.group, Audit: joiner})
 	assert.Equal(t, string(connectors.KindInvalid), errType(t, err))
 }
 

@@ -210,9 +210,9 @@ func TestFindAccountsAHangingApplicationDoesNotHideTheOthers(t *testing.T) {
 func TestFindAccountsOnPostgres(t *testing.T) {
 	f := newFixture(t)
 	f.acts.Usernames = &lookup{names: map[string]string{"E100001": "ada"}}
-	_, err := run[connectors.EnsureAccountResponse](f, f.acts.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada")})
+	_, err := run[connectors.EnsureAccountResponse](f, f.acts.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada"), Audit: joiner})
 	require.NoError(t, err)
-	_, err = run[connectors.EntitlementResponse](f, f.acts.GrantEntitlement, activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.group})
+	_, err = run[connectors.EntitlementResponse](f, f.acts.GrantEntitlement, activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.group, Audit: joiner})
 	require.NoError(t, err)
 
 	res, err := run[activities.FindAccountsResult](f, f.acts.FindAccounts, activities.FindAccountsInput{EmployeeID: "E100001"})

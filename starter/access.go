@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/provisio-dev/provisio/internal/events"
 	"github.com/provisio-dev/provisio/internal/hr"
 	"github.com/provisio-dev/provisio/policy"
 	"github.com/provisio-dev/provisio/workflows"
@@ -27,14 +27,11 @@ type accessTarget struct {
 // talks to the server.
 func parseAccessTarget(args []string) (accessTarget, error) {
 	if !hr.ValidEmployeeID(args[0]) {
-		return accessTarget{}, fmt.Errorf("employee ID must be E followed by 6 digits, got %q", args[0])
+		return accessTarget{}, fmt.Errorf("EMPLOYEE_ID: must be an employee ID, E followed by 6 digits, got %q", args[0])
 	}
-	ref, err := policy.ParseRef(args[1])
+	ref, err := events.ParseEntitlement(args[1])
 	if err != nil {
-		return accessTarget{}, fmt.Errorf("entitlement %q: want APPLICATION/ENTITLEMENT, e.g. postgres/prod_admin: %w", args[1], err)
-	}
-	if _, _, _, err := workflows.ParseApprovalRequestID(workflows.ApprovalRequestID("x", ref.Application, ref.Entitlement)); err != nil {
-		return accessTarget{}, fmt.Errorf("entitlement %q: names are letters, digits, '.', '_' or '-'", args[1])
+		return accessTarget{}, fmt.Errorf("APPLICATION/ENTITLEMENT: %w", err)
 	}
 	return accessTarget{employeeID: args[0], ref: ref}, nil
 }
@@ -43,105 +40,128 @@ func (a accessTarget) workflowID() string {
 	return workflows.TemporaryAccessID(a.employeeID, a.ref.Application, a.ref.Entitlement)
 }
 
-// parseAccessDuration reads "30d", "8h", "1d12h"; empty is zero (the
-// default). Zero or negative is refused when given.
+// parseAccessDuration reads "30d", "8h", "1d12h" as events.ParseDuration
+// does; empty is zero (the default).
 func parseAccessDuration(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	d, err := policy.ParseDuration(s)
+	d, err := events.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("--duration %q: %w (use e.g. 30d, 8h or 1d12h)", s, err)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("--duration %q: must be positive", s)
+		return 0, fmt.Errorf("--duration: %w", err)
 	}
 	return d, nil
 }
 
 func checkActor(flag, id string) error {
 	if id != "" && !hr.ValidEmployeeID(id) {
-		return fmt.Errorf("--%s must be an employee ID (E followed by 6 digits), got %q", flag, id)
+		return fmt.Errorf("--%s: must be an employee ID, E followed by 6 digits, got %q", flag, id)
 	}
 	return nil
 }
 
+// requestAccessFlags names the argument or flag each field of a
+// request-access event comes from.
+var requestAccessFlags = map[string]string{
+	"employee_id": "EMPLOYEE_ID", "entitlement": "APPLICATION/ENTITLEMENT", "duration": "--duration",
+	"justification": "--justification", "requested_by": "--as",
+}
+
+type requestAccessOptions struct {
+	file, duration, justification, as string
+	// people checks the employee; replaceable so tests need no store.
+	people openPeople
+}
+
 func newRequestAccessCmd(opts *rootOptions) *cobra.Command {
-	var duration, justification, as string
+	return newRequestAccessCmdWith(opts, &requestAccessOptions{people: openStorePeople})
+}
+
+func newRequestAccessCmdWith(opts *rootOptions, o *requestAccessOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "request-access EMPLOYEE_ID APPLICATION/ENTITLEMENT",
+		Use:   "request-access EMPLOYEE_ID APPLICATION/ENTITLEMENT | -f FILE",
 		Short: "Request temporary access to one entitlement",
 		Long: `Start the temporary-access workflow of one person and entitlement.
 
-The duration defaults to 90 days and is capped by the policy's max_duration
-for the entitlement. Approvers named by the policy decide with "starter
-approve"; the grant is revoked at the expiry, after a reminder. Asking
-again while a grant runs starts nothing new.`,
+The person must be known (HR roster file, synced roster, onboarded or with
+a reserved username). The duration defaults to 90 days and is capped by the
+policy's max_duration for the entitlement. Approvers named by the policy
+decide with "starter approve"; the grant is revoked at the expiry, after a
+reminder. Asking again while a grant runs starts nothing new.
+
+Instead of the arguments and flags, -f FILE reads the event the webhook
+takes ("type" may be left out; duration, justification and requested_by
+are optional; no other field is accepted):
+
+  {"type": "request-access", "employee_id": "E100002",
+   "entitlement": "postgres/prod_admin", "duration": "8h",
+   "justification": "incident 42", "requested_by": "E100008"}`,
 		Example: `  starter request-access E100002 postgres/prod_admin --duration 8h --justification "incident 42"
-  starter request-access E100002 ldap/vpn --duration 30d --as E100008`,
-		Args: cobra.ExactArgs(2),
+  starter request-access E100002 ldap/vpn --duration 30d --as E100008
+  starter request-access -f request.json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case o.file != "" && len(args) > 0:
+				return errors.New("give EMPLOYEE_ID APPLICATION/ENTITLEMENT or -f FILE, not both")
+			case o.file == "":
+				return cobra.ExactArgs(2)(cmd, args)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := parseAccessTarget(args)
+			ev, names, err := o.event(args)
 			if err != nil {
 				return err
 			}
-			d, err := parseAccessDuration(duration)
-			if err != nil {
-				return err
-			}
-			if err := checkActor("as", as); err != nil {
-				return err
-			}
-			if len(justification) > workflows.MaxCommentLen {
-				return fmt.Errorf("--justification has %d bytes; at most %d are kept", len(justification), workflows.MaxCommentLen)
-			}
-			return runRequestAccess(cmd.Context(), opts, target, workflows.TemporaryAccessInput{
-				EmployeeID: target.employeeID, Application: target.ref.Application, Entitlement: target.ref.Entitlement,
-				Duration: d, RequestedBy: as, Justification: justification,
-			})
+			return o.run(cmd.Context(), opts, ev, names)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&duration, "duration", "", "how long, e.g. 30d, 8h, 1d12h (default 90d, capped by policy)")
-	f.StringVar(&justification, "justification", "", "why the access is needed (kept for the audit trail)")
-	f.StringVar(&as, "as", "", "employee ID of who asks (default the person)")
+	f.StringVarP(&o.file, "file", "f", "", "read the request-access event from a JSON file")
+	f.StringVar(&o.duration, "duration", "", "how long, e.g. 30d, 8h, 1d12h (default 90d, capped by policy)")
+	f.StringVar(&o.justification, "justification", "", "why the access is needed (kept for the audit trail)")
+	f.StringVar(&o.as, "as", "", "employee ID of who asks (default the person)")
+	for _, flag := range []string{"duration", "justification", "as"} {
+		cmd.MarkFlagsMutuallyExclusive("file", flag)
+	}
 	return cmd
 }
 
-func runRequestAccess(ctx context.Context, opts *rootOptions, target accessTarget, in workflows.TemporaryAccessInput) error {
-	c, cfg, err := opts.client(ctx)
+// event builds the request from the arguments and flags or from -f, and
+// checks its shape before anything is dialled.
+func (o *requestAccessOptions) event(args []string) (events.Event, map[string]string, error) {
+	if o.file != "" {
+		ev, err := readEventFile(o.file, events.TypeRequestAccess)
+		if err != nil {
+			return ev, nil, err
+		}
+		if err := ev.Validate(); err != nil {
+			return ev, nil, fmt.Errorf("%s: %w", o.file, err)
+		}
+		return ev, nil, nil
+	}
+	ev := events.Event{Type: events.TypeRequestAccess, EmployeeID: args[0], Entitlement: args[1],
+		Duration: o.duration, Justification: o.justification, RequestedBy: o.as}
+	if err := ev.Validate(); err != nil {
+		return ev, nil, withFlagNames(err, requestAccessFlags)
+	}
+	return ev, requestAccessFlags, nil
+}
+
+func (o *requestAccessOptions) run(ctx context.Context, opts *rootOptions, ev events.Event, names map[string]string) error {
+	r, c, _, err := startEvent(ctx, opts, o.people, ev)
 	if err != nil {
-		return err
+		if o.file != "" && events.IsInvalid(err) {
+			return fmt.Errorf("%s: %w", o.file, err)
+		}
+		return withFlagNames(err, names)
 	}
 	defer c.Close()
-	id := target.workflowID()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: cfg.TaskQueue,
-		// A new grant may follow one that ended; one that runs is reported.
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "Temporary access " + target.ref.String() + " for " + target.employeeID,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrEmployeeID.ValueSet(target.employeeID),
-			workflows.AttrLifecycleEvent.ValueSet(workflows.EventTemporaryAccess),
-			workflows.AttrLifecycleState.ValueSet(workflows.StatePlanning),
-		),
-	}, workflows.TemporaryAccess, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		fmt.Fprintf(opts.out, "Temporary access %s for %s is already requested or held; nothing new started.\n  workflow: %s\n  watch:    %s\n",
-			target.ref, target.employeeID, id, cfg.RunURL(id, started.RunId))
+	if r.Outcome == events.OutcomeExisting {
+		fmt.Fprintf(opts.out, "Temporary access %s for %s is %s; nothing new started.\n  workflow: %s\n  watch:    %s\n",
+			ev.Entitlement, r.EmployeeID, r.Detail, r.WorkflowID, r.URL)
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("request %s for %s: %w", target.ref, target.employeeID, err)
-	}
 	fmt.Fprintf(opts.out, "Requested %s for %s\n  workflow: %s\n  run:      %s\n  watch:    %s\n",
-		target.ref, target.employeeID, id, run.GetRunID(), cfg.RunURL(id, run.GetRunID()))
-	fmt.Fprintf(opts.out, "  approvals, if the policy asks for any: starter pending --approver ID; request ID %s\n",
-		workflows.ApprovalRequestID(id, target.ref.Application, target.ref.Entitlement))
+		ev.Entitlement, r.EmployeeID, r.WorkflowID, r.RunID, r.URL)
+	fmt.Fprintf(opts.out, "  approvals, if the policy asks for any: starter pending --approver ID; request ID %s\n", r.RequestID)
 	return nil
 }
 

@@ -39,9 +39,9 @@ func runMove(t *testing.T, c client.Client, cfg config.Config, known func(string
 			}
 			return keepOpen{c}, nil
 		}}
-	cmd := newMoveCmdWith(opts, &moveOptions{hasUsername: func(_ context.Context, _ config.Config, id string) (bool, error) {
+	cmd := newMoveCmdWith(opts, &moveOptions{person: hireOptions{people: staticPeople(func(id string) (bool, error) {
 		return known != nil && known(id), nil
-	}})
+	})}})
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true

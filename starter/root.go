@@ -89,6 +89,11 @@ a person. Configuration comes from environment variables (see README.md).`,
 		newRequestAccessCmd(opts),
 		newExtendAccessCmd(opts),
 		newRevokeAccessCmd(opts),
+		newSyncCmd(opts),
+		newServeCmd(opts),
+		newRunsCmd(opts),
+		newAccessCmd(opts),
+		newAuditCmd(opts),
 	)
 	return root
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,54 +15,96 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/hr"
 	"github.com/provisio-dev/provisio/workflows"
 )
 
-// runInfo is one run in `status` output; its JSON fields are stable.
+// runInfo is one run in `status` output: the visibility record (runRow)
+// and, when the worker answers, the run's own state. Its JSON fields are
+// stable.
 type runInfo struct {
-	WorkflowID string     `json:"workflowId"`
-	RunID      string     `json:"runId"`
-	Type       string     `json:"type"`
-	Status     string     `json:"status"`
-	State      string     `json:"state,omitempty"`
-	Started    time.Time  `json:"started"`
-	Closed     *time.Time `json:"closed,omitempty"`
-	URL        string     `json:"url"`
+	runRow
 	// Onboarding is the state of an onboarding run, when the worker answers.
 	Onboarding *workflows.OnboardingState `json:"onboarding,omitempty"`
 	// Offboarding is the state of an offboarding run, when the worker answers.
 	Offboarding *workflows.OffboardingState `json:"offboarding,omitempty"`
 }
 
-// statusReport is `status --output json`.
-type statusReport struct {
-	EmployeeID string    `json:"employeeId"`
-	Runs       []runInfo `json:"runs"`
+// statusApproval is one approval request of the person still waiting for
+// a decision, in `status` output; its JSON fields are stable.
+type statusApproval struct {
+	RequestID   string `json:"requestId"`
+	WorkflowID  string `json:"workflowId"`
+	Application string `json:"application"`
+	Entitlement string `json:"entitlement"`
+	// Step is 1-based, of Steps.
+	Step  int    `json:"step"`
+	Steps int    `json:"steps"`
+	Kind  string `json:"kind"`
+	// WaitingFor are the employee IDs that may decide now.
+	WaitingFor   []string  `json:"waitingFor"`
+	WaitingSince time.Time `json:"waitingSince"`
+	EscalatesAt  time.Time `json:"escalatesAt,omitzero"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+	URL          string    `json:"url"`
 }
 
-func newStatusCmd(opts *rootOptions) *cobra.Command {
+// statusReport is `status --output json`.
+type statusReport struct {
+	EmployeeID string `json:"employeeId"`
+	// Summary is one line: joiner, active, leaver, and what needs doing.
+	Summary string `json:"summary"`
+	// Access is what the person holds now, from the access ledger.
+	Access []holdingView `json:"access"`
+	// LedgerError says why Access is missing when the ledger could not be
+	// read; the runs are still shown.
+	LedgerError string `json:"ledgerError,omitempty"`
+	// LastChange is the person's latest ledger entry when they hold
+	// nothing, so a leaver whose runs the history no longer keeps still
+	// shows when access ended.
+	LastChange *entryView `json:"lastChange,omitempty"`
+	// PendingApprovals are the person's requests waiting for a decision.
+	PendingApprovals []statusApproval `json:"pendingApprovals"`
+	// Runs are every run about the person the history still keeps, newest
+	// first.
+	Runs []runInfo `json:"runs"`
+}
+
+func newStatusCmd(opts *rootOptions) *cobra.Command { return newStatusCmdWith(opts, openLedger) }
+
+func newStatusCmdWith(opts *rootOptions, open openLedgerFunc) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "status EMPLOYEE_ID",
-		Short: "Show a person's runs, their state and accounts",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show a person's access, pending approvals and runs",
+		Long: `Show one person at a glance: a one-line summary, the accounts and
+entitlements they hold now (from the access ledger), their approval
+requests still waiting for a decision, and every run about them with its
+state and Temporal UI link.
+
+A person whose runs the Temporal history no longer keeps is still shown
+from the ledger. If the ledger cannot be read, the runs are shown with a
+warning.`,
+		Example: `  starter status E100001
+  starter status E100001 -o json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
 			id := args[0]
 			if !hr.ValidEmployeeID(id) {
-				return fmt.Errorf("employee ID must be E followed by 6 digits, got %q", id)
+				return fmt.Errorf("employee ID must be E followed by 6 digits, got %q", clip(id))
 			}
-			rep, err := loadStatus(cmd, opts, id)
+			rep, err := loadStatus(cmd.Context(), opts, open, id)
 			if err != nil {
 				return err
 			}
 			if output == "json" {
 				return opts.printJSON(rep)
 			}
-			printStatus(opts, rep)
+			printStatus(opts.out, rep)
 			return nil
 		},
 	}
@@ -67,36 +112,40 @@ func newStatusCmd(opts *rootOptions) *cobra.Command {
 	return cmd
 }
 
-func loadStatus(cmd *cobra.Command, opts *rootOptions, employeeID string) (statusReport, error) {
-	ctx := cmd.Context()
+func loadStatus(ctx context.Context, opts *rootOptions, open openLedgerFunc, employeeID string) (statusReport, error) {
 	c, cfg, err := opts.client(ctx)
 	if err != nil {
 		return statusReport{}, err
 	}
 	defer c.Close()
-	rep := statusReport{EmployeeID: employeeID, Runs: []runInfo{}}
-	// employeeID is validated (E + 6 digits), so it is safe inside the query.
-	query := fmt.Sprintf("%s = '%s'", workflows.AttrEmployeeID.GetName(), employeeID)
+	rep := statusReport{EmployeeID: employeeID, Access: []holdingView{}, PendingApprovals: []statusApproval{}, Runs: []runInfo{}}
+	if err := loadRuns(ctx, opts, c, cfg, &rep); err != nil {
+		return rep, err
+	}
+	ledgerOK := loadLedger(ctx, opts, cfg, open, &rep)
+	if len(rep.Runs) == 0 && len(rep.Access) == 0 && rep.LastChange == nil {
+		if !ledgerOK {
+			return rep, fmt.Errorf("no runs found for %s, and the access ledger cannot be read: %s", employeeID, rep.LedgerError)
+		}
+		return rep, fmt.Errorf("no runs and no access ledger entries for %s (never hired through this system, or not yet visible: retry in a second)", employeeID)
+	}
+	rep.Summary = statusSummary(rep, ledgerOK)
+	return rep, nil
+}
+
+// loadRuns lists the person's runs, asks each onboarding and offboarding for
+// its state, and each run waiting for approvers for its requests.
+func loadRuns(ctx context.Context, opts *rootOptions, c client.Client, cfg config.Config, rep *statusReport) error {
+	// The employee ID is validated (E + 6 digits), so it is safe inside the query.
+	query := fmt.Sprintf("%s = '%s'", workflows.AttrEmployeeID.GetName(), rep.EmployeeID)
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
 		if err != nil {
-			return rep, fmt.Errorf("list runs of %s: %w", employeeID, err)
+			return fmt.Errorf("list runs of %s: %w", rep.EmployeeID, err)
 		}
 		for _, e := range resp.GetExecutions() {
-			ri := runInfo{
-				WorkflowID: e.GetExecution().GetWorkflowId(),
-				RunID:      e.GetExecution().GetRunId(),
-				Type:       e.GetType().GetName(),
-				Status:     statusName(e.GetStatus()),
-				State:      keywordAttr(e.GetSearchAttributes(), workflows.AttrLifecycleState.GetName()),
-				Started:    e.GetStartTime().AsTime(),
-				URL:        cfg.RunURL(e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()),
-			}
-			if e.GetCloseTime() != nil {
-				t := e.GetCloseTime().AsTime()
-				ri.Closed = &t
-			}
+			ri := runInfo{runRow: rowFromExecution(cfg, e)}
 			// The state query needs a worker; without one the run is still
 			// listed, just without its accounts.
 			switch ri.Type {
@@ -105,16 +154,175 @@ func loadStatus(cmd *cobra.Command, opts *rootOptions, employeeID string) (statu
 			case "Offboarding":
 				ri.Offboarding = queryState[workflows.OffboardingState](ctx, c, ri)
 			}
+			if ri.Status == "running" && len(ri.WaitingApprovers) > 0 {
+				rep.PendingApprovals = append(rep.PendingApprovals, waitingApprovals(ctx, opts, c, ri)...)
+			}
 			rep.Runs = append(rep.Runs, ri)
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
 			break
 		}
 	}
-	if len(rep.Runs) == 0 {
-		return rep, fmt.Errorf("no runs found for %s (never hired through this system, or not yet visible: retry in a second)", employeeID)
+	slices.SortStableFunc(rep.Runs, func(a, b runInfo) int { return b.Started.Compare(a.Started) })
+	slices.SortFunc(rep.PendingApprovals, func(a, b statusApproval) int {
+		if c := a.WaitingSince.Compare(b.WaitingSince); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RequestID, b.RequestID)
+	})
+	return nil
+}
+
+// waitingApprovals asks a run that the WaitingApprovers search attribute
+// says waits for someone for its requests, as `pending` does, keeping those
+// still waiting.
+func waitingApprovals(ctx context.Context, opts *rootOptions, c client.Client, ri runInfo) []statusApproval {
+	v, err := c.QueryWorkflow(ctx, ri.WorkflowID, ri.RunID, workflows.QueryApprovals)
+	var st workflows.ApprovalsState
+	if err == nil {
+		err = v.Get(&st)
 	}
-	return rep, nil
+	if err != nil {
+		fmt.Fprintf(opts.errOut, "warning: cannot read the approval requests of %s: %v\n", ri.WorkflowID, err)
+		return nil
+	}
+	var out []statusApproval
+	for _, r := range st.Requests {
+		if r.State != workflows.RequestWaiting {
+			continue
+		}
+		s := r.Current()
+		out = append(out, statusApproval{
+			RequestID: r.ID, WorkflowID: ri.WorkflowID, Application: r.Application, Entitlement: r.Entitlement,
+			Step: r.Step + 1, Steps: len(r.Steps), Kind: s.Kind, WaitingFor: r.WaitingFor(),
+			WaitingSince: s.StartedAt, EscalatesAt: s.EscalatesAt, ExpiresAt: s.ExpiresAt, URL: ri.URL,
+		})
+	}
+	return out
+}
+
+// loadLedger fills the person's access from the ledger and reports whether
+// it could be read; a failure is a warning, since the runs still tell a
+// lot.
+func loadLedger(ctx context.Context, opts *rootOptions, cfg config.Config, open openLedgerFunc, rep *statusReport) bool {
+	fail := func(err error) bool {
+		rep.LedgerError = err.Error()
+		fmt.Fprintf(opts.errOut, "warning: %v\n", err)
+		return false
+	}
+	l, release, err := open(ctx, cfg)
+	if err != nil {
+		return fail(ledgerErr(err))
+	}
+	defer release()
+	hs, err := l.Holdings(ctx, rep.EmployeeID)
+	if err != nil {
+		return fail(ledgerErr(err))
+	}
+	rep.Access = holdingViews(cfg, hs)
+	if len(hs) > 0 {
+		return true
+	}
+	trail, err := l.Trail(ctx, rep.EmployeeID, time.Time{})
+	if err != nil {
+		return fail(ledgerErr(err))
+	}
+	if n := len(trail); n > 0 {
+		last := trail[n-1]
+		rep.LastChange = &entryView{Entry: last, URL: runURL(cfg, last.WorkflowID, last.RunID)}
+	}
+	return true
+}
+
+// statusSummary says in one line where the person stands: a leaver's
+// offboarding wins over everything, then a running onboarding, then what
+// the ledger says they hold; then what is under way or needs a look.
+func statusSummary(rep statusReport, ledgerOK bool) string {
+	enabled, disabled, ents := countHoldings(rep.Access)
+	newest := func(typ string) *runInfo {
+		for i := range rep.Runs { // newest first
+			if rep.Runs[i].Type == typ {
+				return &rep.Runs[i]
+			}
+		}
+		return nil
+	}
+	var head string
+	off, on := newest("Offboarding"), newest("Onboarding")
+	switch {
+	case off != nil && off.Status == "running":
+		head = leaverSummary(off)
+	case off != nil && off.Status == "completed":
+		head = "leaver: access removed"
+	case off != nil && off.Status != "canceled": // a cancelled one was retracted
+		head = "leaver: offboarding " + off.Status + ", access may remain"
+	}
+	switch {
+	case head != "":
+		if ledgerOK && (enabled > 0 || ents > 0) && off.State != workflows.StateScheduled {
+			head += fmt.Sprintf("; the ledger still shows %d enabled account(s), %d entitlement(s)", enabled, ents)
+		}
+	case on != nil && on.Status == "running" && on.State == workflows.StateWaitingStart:
+		head = "joiner: provisioned, waiting for the start date"
+	case on != nil && on.Status == "running":
+		head = "joiner: onboarding " + orDash(on.State)
+	case ledgerOK && enabled+disabled+ents > 0:
+		head = "active: " + countText(enabled, disabled, ents)
+	case on != nil && on.Status != "completed":
+		head = "joiner: onboarding " + on.Status + ", no access kept"
+	case ledgerOK && rep.LastChange != nil:
+		head = fmt.Sprintf("no access held (last change: %s in %s at %s)",
+			rep.LastChange.Action, rep.LastChange.Application, localTime(rep.LastChange.At))
+	case ledgerOK:
+		head = "no access held"
+	case on != nil:
+		head = "onboarding completed (access ledger unreadable)"
+	default:
+		head = "no onboarding run found (access ledger unreadable)"
+	}
+	parts := []string{head}
+	var moving, temporary int
+	var attention []string
+	for _, r := range rep.Runs {
+		if r.NeedsAttention {
+			attention = append(attention, r.WorkflowID)
+		}
+		if r.Status != "running" {
+			continue
+		}
+		switch r.Type {
+		case "Mover":
+			moving++
+		case "TemporaryAccess":
+			temporary++
+		}
+	}
+	if moving > 0 {
+		parts = append(parts, "role change under way")
+	}
+	if temporary > 0 {
+		parts = append(parts, fmt.Sprintf("%d temporary access run(s)", temporary))
+	}
+	if n := len(rep.PendingApprovals); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d approval(s) pending", n))
+	}
+	if len(attention) > 0 {
+		parts = append(parts, "needs attention: "+strings.Join(attention, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func leaverSummary(off *runInfo) string {
+	switch off.State {
+	case workflows.StateScheduled:
+		if st := off.Offboarding; st != nil && !st.AccessEndsAt.IsZero() {
+			return "leaver: offboarding scheduled, access ends " + localTime(st.AccessEndsAt)
+		}
+		return "leaver: offboarding scheduled"
+	case workflows.StateRetention, workflows.StateDeleting:
+		return "leaver: access removed, disabled accounts kept until deletion"
+	}
+	return "leaver: offboarding " + orDash(off.State)
 }
 
 func queryState[T any](ctx context.Context, c client.Client, ri runInfo) *T {
@@ -141,23 +349,50 @@ func keywordAttr(sa *commonpb.SearchAttributes, name string) string {
 	return s
 }
 
-func printStatus(opts *rootOptions, rep statusReport) {
-	fmt.Fprintf(opts.out, "Employee %s\n\n", rep.EmployeeID)
-	tw := tabwriter.NewWriter(opts.out, 0, 4, 2, ' ', 0)
+func printStatus(w io.Writer, rep statusReport) {
+	fmt.Fprintf(w, "Employee %s: %s\n", rep.EmployeeID, rep.Summary)
+
+	fmt.Fprintln(w, "\nAccess now (from the access ledger):")
+	switch {
+	case rep.LedgerError != "":
+		fmt.Fprintf(w, "  unknown: %s\n", rep.LedgerError)
+	case len(rep.Access) == 0:
+		fmt.Fprintln(w, "  nothing")
+		if l := rep.LastChange; l != nil {
+			fmt.Fprintf(w, "  last change: %s %s/%s at %s by %s (history: starter audit %s)\n",
+				l.Action, l.Application, l.Account, localTime(l.At), orDash(l.WorkflowID), rep.EmployeeID)
+		}
+	default:
+		printHoldingTable(w, rep.Access)
+	}
+
+	if len(rep.PendingApprovals) > 0 {
+		fmt.Fprintln(w, "\nApprovals pending:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "REQUEST\tSTEP\tWAITING FOR\tSINCE\tEXPIRES")
+		for _, a := range rep.PendingApprovals {
+			fmt.Fprintf(tw, "%s\t%d/%d %s\t%s\t%s\t%s\n", a.RequestID, a.Step, a.Steps, a.Kind,
+				strings.Join(a.WaitingFor, " or "), localTime(a.WaitingSince), localTime(a.ExpiresAt))
+		}
+		_ = tw.Flush()
+	}
+
+	fmt.Fprintln(w, "\nRuns:")
+	if len(rep.Runs) == 0 {
+		fmt.Fprintln(w, "  none kept in the Temporal history")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKFLOW\tTYPE\tSTATUS\tSTATE\tSTARTED\tCLOSED")
 	for _, r := range rep.Runs {
-		closed := "-"
-		if r.Closed != nil {
-			closed = r.Closed.Local().Format(time.DateTime)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.WorkflowID, r.Type, r.Status, orDash(r.State),
-			r.Started.Local().Format(time.DateTime), closed)
+			localTime(r.Started), closedTime(r.Closed))
 	}
 	_ = tw.Flush()
 	for _, r := range rep.Runs {
-		fmt.Fprintf(opts.out, "\n%s: %s\n", r.WorkflowID, r.URL)
+		fmt.Fprintf(w, "\n%s: %s\n", r.WorkflowID, r.URL)
 		if st := r.Offboarding; st != nil {
-			printOffboarding(opts, st)
+			printOffboarding(w, st)
 			continue
 		}
 		if r.Onboarding == nil {
@@ -165,13 +400,13 @@ func printStatus(opts *rootOptions, rep statusReport) {
 		}
 		st := r.Onboarding
 		if st.Username != "" {
-			fmt.Fprintf(opts.out, "  username: %s\n", st.Username)
+			fmt.Fprintf(w, "  username: %s\n", st.Username)
 		}
 		for _, a := range st.Accounts {
-			fmt.Fprintf(opts.out, "  account in %-10s %s %v\n", a.Application, a.Username, a.Entitlements)
+			fmt.Fprintf(w, "  account in %-10s %s %v\n", a.Application, a.Username, a.Entitlements)
 		}
 		if st.Failure != "" {
-			fmt.Fprintf(opts.out, "  failure: %s\n", st.Failure)
+			fmt.Fprintf(w, "  failure: %s\n", st.Failure)
 		}
 	}
 }
@@ -183,9 +418,9 @@ func orDash(s string) string {
 	return s
 }
 
-func printOffboarding(opts *rootOptions, st *workflows.OffboardingState) {
+func printOffboarding(w io.Writer, st *workflows.OffboardingState) {
 	if !st.AccessEndsAt.IsZero() {
-		fmt.Fprintf(opts.out, "  access ends: %s\n", st.AccessEndsAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "  access ends: %s\n", st.AccessEndsAt.Local().Format(time.DateTime))
 	}
 	for _, a := range st.Accounts {
 		state := "enabled"
@@ -202,12 +437,12 @@ func printOffboarding(opts *rootOptions, st *workflows.OffboardingState) {
 		if !a.Deleted && !a.DeleteAfter.IsZero() {
 			line += ", deleted after " + a.DeleteAfter.Local().Format(time.DateOnly)
 		}
-		fmt.Fprintln(opts.out, line)
+		fmt.Fprintln(w, line)
 	}
 	for _, p := range st.Problems {
-		fmt.Fprintf(opts.out, "  needs attention: %s %s: %s\n", p.Application, p.Step, p.Error)
+		fmt.Fprintf(w, "  needs attention: %s %s: %s\n", p.Application, p.Step, p.Error)
 	}
 	if st.Failure != "" {
-		fmt.Fprintf(opts.out, "  failure: %s\n", st.Failure)
+		fmt.Fprintf(w, "  failure: %s\n", st.Failure)
 	}
 }

@@ -8,16 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/provisio-dev/provisio/internal/config"
+	"github.com/provisio-dev/provisio/internal/events"
 	"github.com/provisio-dev/provisio/internal/hr"
-	"github.com/provisio-dev/provisio/internal/username"
 	"github.com/provisio-dev/provisio/workflows"
 )
 
@@ -28,22 +26,26 @@ const retractWait = 30 * time.Second
 const waitPoll = 500 * time.Millisecond
 
 type terminateOptions struct {
+	file      string
 	effective string
 	reason    string
 	wait      bool
 	retract   bool
-	// hasUsername reports whether a username is reserved for the
-	// employee; replaceable so tests need no store.
-	hasUsername func(ctx context.Context, cfg config.Config, employeeID string) (bool, error)
+	// people checks the employee; replaceable so tests need no store.
+	people openPeople
 }
 
+// terminateFlags names the argument or flag each field of a terminate
+// event comes from.
+var terminateFlags = map[string]string{"employee_id": "EMPLOYEE_ID", "effective": "--effective", "reason": "--reason"}
+
 func newTerminateCmd(opts *rootOptions) *cobra.Command {
-	return newTerminateCmdWith(opts, &terminateOptions{hasUsername: storeHasUsername})
+	return newTerminateCmdWith(opts, &terminateOptions{people: openStorePeople})
 }
 
 func newTerminateCmdWith(opts *rootOptions, t *terminateOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "terminate EMPLOYEE_ID",
+		Use:   "terminate EMPLOYEE_ID | -f FILE",
 		Short: "Offboard a leaver: remove all access now or when the last day ends",
 		Long: `Start the offboarding workflow of one person.
 
@@ -53,20 +55,33 @@ revoked, and each account is deleted when its application's retention (from
 the policy) ends. With --effective the last working day is given, and access
 ends when that day ends (midnight UTC); a day already over means now.
 
+The person must be known: in the HR roster file, in the synced roster,
+onboarded by this system or with a reserved username; a typo must not look
+like a finished leaver.
+
 Terminating a person whose offboarding is scheduled moves it to the new
 --effective day. --retract withdraws a scheduled offboarding before it has
 changed anything; once access was removed it is refused: a retraction never
-restores access.`,
+restores access.
+
+Instead of EMPLOYEE_ID and flags, -f FILE reads the event the webhook takes
+("type" may be left out; effective and reason are optional; no other field
+is accepted):
+
+  {"type": "terminate", "employee_id": "E100001",
+   "effective": "2026-12-31", "reason": "end of contract"}`,
 		Example: `  starter terminate E100001
   starter terminate E100001 --effective 2026-12-31 --reason "end of contract"
   starter terminate E100001 --effective 2026-12-15      # move the last day
-  starter terminate E100001 --retract`,
-		Args: cobra.ExactArgs(1),
+  starter terminate E100001 --retract
+  starter terminate -f leaver.json`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return t.run(cmd, opts, args[0])
+			return t.run(cmd, opts, args)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVarP(&t.file, "file", "f", "", "read the terminate event from a JSON file")
 	f.StringVar(&t.effective, "effective", "", "last working day, YYYY-MM-DD; access ends when it ends (default: now)")
 	f.StringVar(&t.reason, "reason", "", "why the person leaves, kept in the history")
 	f.BoolVar(&t.wait, "wait", false, "wait until access is removed and print what was done")
@@ -74,144 +89,89 @@ restores access.`,
 	cmd.MarkFlagsMutuallyExclusive("retract", "effective")
 	cmd.MarkFlagsMutuallyExclusive("retract", "wait")
 	cmd.MarkFlagsMutuallyExclusive("retract", "reason")
+	cmd.MarkFlagsMutuallyExclusive("retract", "file")
+	cmd.MarkFlagsMutuallyExclusive("file", "effective")
+	cmd.MarkFlagsMutuallyExclusive("file", "reason")
 	return cmd
 }
 
-func (t *terminateOptions) run(cmd *cobra.Command, opts *rootOptions, employeeID string) error {
-	if !hr.ValidEmployeeID(employeeID) {
-		return fmt.Errorf("employee ID must be E followed by 6 digits, got %q", employeeID)
+// event builds the terminate event from the argument and flags or from
+// -f, and checks its shape before anything is dialled.
+func (t *terminateOptions) event(args []string) (events.Event, map[string]string, error) {
+	var ev events.Event
+	switch {
+	case t.file != "" && len(args) > 0:
+		return ev, nil, errors.New("give EMPLOYEE_ID or -f FILE, not both")
+	case t.file != "":
+		var err error
+		if ev, err = readEventFile(t.file, events.TypeTerminate); err != nil {
+			return ev, nil, err
+		}
+		if err := ev.Validate(); err != nil {
+			return ev, nil, fmt.Errorf("%s: %w", t.file, err)
+		}
+		return ev, nil, nil
+	case len(args) == 0:
+		return ev, nil, errors.New("accepts 1 arg (EMPLOYEE_ID), received 0; or give -f FILE")
 	}
 	lastDay, err := hr.ParseDate(t.effective)
 	if err != nil {
-		return fmt.Errorf("--effective: %w", err)
+		return ev, nil, fmt.Errorf("--effective: %w", err)
 	}
-	if t.wait && accessEnd(lastDay, time.Now()).After(time.Now()) {
-		return fmt.Errorf("--wait: access ends only when %s ends; follow it with `starter status %s`", lastDay, employeeID)
+	ev = events.Event{Type: events.TypeTerminate, EmployeeID: args[0], Effective: lastDay, Reason: t.reason}
+	if err := ev.Validate(); err != nil {
+		return ev, nil, withFlagNames(err, terminateFlags)
+	}
+	return ev, terminateFlags, nil
+}
+
+func (t *terminateOptions) run(cmd *cobra.Command, opts *rootOptions, args []string) error {
+	ev, names, err := t.event(args)
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
-	c, cfg, err := opts.client(ctx)
+	if t.retract {
+		c, cfg, err := opts.client(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return retract(ctx, opts, c, cfg, ev.EmployeeID)
+	}
+	lastDay := ev.Effective
+	if t.wait && events.AccessEnd(lastDay, time.Now()).After(time.Now()) {
+		return fmt.Errorf("--wait: access ends only when %s ends; follow it with `starter status %s`", lastDay, ev.EmployeeID)
+	}
+	r, c, _, err := startEvent(ctx, opts, t.people, ev)
 	if err != nil {
-		return err
+		if t.file != "" && events.IsInvalid(err) {
+			return fmt.Errorf("%s: %w", t.file, err)
+		}
+		return withFlagNames(err, names)
 	}
 	defer c.Close()
-	if t.retract {
-		return retract(ctx, opts, c, cfg, employeeID)
+	eid, id := r.EmployeeID, r.WorkflowID
+	switch {
+	case r.Outcome == events.OutcomeStarted:
+		fmt.Fprintf(opts.out, "Started offboarding of %s\n  workflow:    %s\n  run:         %s\n  access ends: %s\n  watch:       %s\n",
+			eid, id, r.RunID, describeEnd(lastDay, r.AccessEnds), r.URL)
+	case r.Outcome == events.OutcomeRescheduled && lastDay.IsZero():
+		fmt.Fprintf(opts.out, "Moved the scheduled offboarding of %s to now: access ends now.\n  workflow: %s\n  watch:    %s\n", eid, id, r.URL)
+	case r.Outcome == events.OutcomeRescheduled:
+		fmt.Fprintf(opts.out, "Rescheduled the offboarding of %s: last day %s; access ends %s.\n  workflow: %s\n  watch:    %s\n",
+			eid, lastDay, describeEnd(lastDay, r.AccessEnds), id, r.URL)
+	default:
+		fmt.Fprintf(opts.out, "Offboarding of %s is %s; nothing new started.\n  workflow: %s\n  watch:    %s\n",
+			eid, r.Detail, id, r.URL)
+		if r.Status != "running" {
+			return nil
+		}
 	}
-	if err := t.checkKnown(ctx, c, cfg, employeeID); err != nil {
-		return err
-	}
-
-	id := workflows.OffboardingID(employeeID)
-	end := accessEnd(lastDay, time.Now())
-	state := workflows.StateDisabling
-	if end.After(time.Now()) {
-		state = workflows.StateScheduled
-	}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: cfg.TaskQueue,
-		// A completed offboarding is never repeated, but a retracted
-		// (cancelled) or failed one must not block a later termination.
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "Offboarding of " + employeeID,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrEmployeeID.ValueSet(employeeID),
-			workflows.AttrLifecycleEvent.ValueSet(workflows.EventLeaver),
-			workflows.AttrLifecycleState.ValueSet(state),
-		),
-	}, workflows.Offboarding, workflows.OffboardingInput{EmployeeID: employeeID, LastDay: lastDay, Reason: t.reason})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return t.existing(ctx, opts, c, cfg, employeeID, lastDay)
-	}
-	if err != nil {
-		return fmt.Errorf("start offboarding of %s: %w", employeeID, err)
-	}
-	fmt.Fprintf(opts.out, "Started offboarding of %s\n  workflow:    %s\n  run:         %s\n  access ends: %s\n  watch:       %s\n",
-		employeeID, id, run.GetRunID(), describeEnd(lastDay, end), cfg.RunURL(id, run.GetRunID()))
 	if !t.wait {
 		return nil
 	}
-	return waitAccessRemoved(ctx, opts, c, employeeID, id, run.GetRunID())
-}
-
-// checkKnown refuses an employee this system never saw: no onboarding run
-// and no reserved username. A typo must not look like a finished leaver.
-func (t *terminateOptions) checkKnown(ctx context.Context, c client.Client, cfg config.Config, employeeID string) error {
-	_, err := c.DescribeWorkflow(ctx, workflows.OnboardingID(employeeID), "")
-	var nf *serviceerror.NotFound
-	switch {
-	case err == nil:
-		return nil
-	case !errors.As(err, &nf):
-		return fmt.Errorf("look up the onboarding of %s: %w", employeeID, err)
-	}
-	ok, err := t.hasUsername(ctx, cfg, employeeID)
-	if err != nil {
-		return fmt.Errorf("cannot tell whether %s is known (no onboarding run; username store: %w)", employeeID, err)
-	}
-	if !ok {
-		return fmt.Errorf("unknown employee %s: never onboarded by this system and no username reserved; nothing to offboard", employeeID)
-	}
-	return nil
-}
-
-// storeHasUsername asks the username store whether employeeID has one.
-func storeHasUsername(ctx context.Context, cfg config.Config, employeeID string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	pcfg, err := pgxpool.ParseConfig(cfg.StoreURL)
-	if err != nil {
-		return false, fmt.Errorf("store URL %s: %w", config.Redact(cfg.StoreURL), err)
-	}
-	pcfg.MaxConns = 1
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return false, err
-	}
-	defer pool.Close()
-	_, ok, err := username.NewReserver(pool).Lookup(ctx, employeeID)
-	return ok, err
-}
-
-// existing handles a termination of someone whose offboarding already
-// runs or ran: a new last day moves a scheduled run; anything else only
-// reports.
-func (t *terminateOptions) existing(ctx context.Context, opts *rootOptions, c client.Client, cfg config.Config, employeeID string, lastDay hr.Date) error {
-	id := workflows.OffboardingID(employeeID)
-	info, err := describe(ctx, c, id)
-	if err != nil {
-		return fmt.Errorf("offboarding of %s already exists but cannot be described: %w", employeeID, err)
-	}
-	url := cfg.RunURL(id, info.runID)
-	if !info.running {
-		fmt.Fprintf(opts.out, "Offboarding of %s is already done (%s, %s); nothing new started.\n  workflow: %s\n  watch:    %s\n",
-			employeeID, info.status, orDash(info.state), id, url)
-		return nil
-	}
-	if t.effective == "" {
-		fmt.Fprintf(opts.out, "Offboarding of %s is already in progress (%s); nothing new started.\n  workflow: %s\n  watch:    %s\n",
-			employeeID, orDash(info.state), id, url)
-		if t.wait {
-			return waitAccessRemoved(ctx, opts, c, employeeID, id, info.runID)
-		}
-		return nil
-	}
-	if info.state != workflows.StateScheduled {
-		return fmt.Errorf("offboarding of %s has already removed access (state %s): the new last day %s changes nothing\n  watch: %s",
-			employeeID, orDash(info.state), lastDay, url)
-	}
-	if err := c.SignalWorkflow(ctx, id, info.runID, workflows.SignalReschedule, workflows.RescheduleInput{LastDay: lastDay}); err != nil {
-		return fmt.Errorf("reschedule offboarding of %s: %w", employeeID, err)
-	}
-	fmt.Fprintf(opts.out, "Rescheduled the offboarding of %s: last day %s; access ends %s.\n  workflow: %s\n  watch:    %s\n",
-		employeeID, lastDay, describeEnd(lastDay, accessEnd(lastDay, time.Now())), id, url)
-	if t.wait {
-		return waitAccessRemoved(ctx, opts, c, employeeID, id, info.runID)
-	}
-	return nil
+	return waitAccessRemoved(ctx, opts, c, eid, id, r.RunID)
 }
 
 // retract cancels a scheduled offboarding, and refuses once the kill
@@ -351,19 +311,6 @@ func printOffboardingState(opts *rootOptions, employeeID string, st workflows.Of
 	if st.Failure != "" {
 		fmt.Fprintf(opts.out, "  failure: %s\n", st.Failure)
 	}
-}
-
-// accessEnd mirrors the workflow: access ends when the last day ends
-// (midnight UTC), or now when no day is given or it is over.
-func accessEnd(lastDay hr.Date, now time.Time) time.Time {
-	if lastDay.IsZero() {
-		return now
-	}
-	t := lastDay.UTC()
-	if end := time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, time.UTC); end.After(now) {
-		return end
-	}
-	return now
 }
 
 func describeEnd(lastDay hr.Date, end time.Time) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/config"
+	"github.com/provisio-dev/provisio/internal/ledger"
 	"github.com/provisio-dev/provisio/internal/tclient"
 	"github.com/provisio-dev/provisio/workflows"
 )
@@ -40,12 +41,12 @@ func runTerminate(t *testing.T, c client.Client, cfg config.Config, known func(s
 			}
 			return keepOpen{c}, nil
 		}}
-	cmd := newTerminateCmdWith(opts, &terminateOptions{hasUsername: func(_ context.Context, _ config.Config, id string) (bool, error) {
+	cmd := newTerminateCmdWith(opts, &terminateOptions{people: staticPeople(func(id string) (bool, error) {
 		if known == nil {
 			return false, nil
 		}
 		return known(id)
-	}})
+	})})
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
@@ -69,7 +70,7 @@ func TestTerminateRefusesBadInputBeforeDialing(t *testing.T) {
 		want string
 	}{
 		{"no employee", nil, "accepts 1 arg"},
-		{"bad employee ID", []string{"x)(uid=*"}, "employee ID must be E followed by 6 digits"},
+		{"bad employee ID", []string{"x)(uid=*"}, `employee_id (EMPLOYEE_ID): must be an employee ID, E followed by 6 digits, got "x)(uid=*"`},
 		{"bad date", []string{"E100001", "--effective", "31.12.2026"}, "--effective: want YYYY-MM-DD"},
 		{"retract with a date", []string{"E100001", "--retract", "--effective", "2026-12-31"}, "[effective retract] were all set"},
 		{"retract with wait", []string{"E100001", "--retract", "--wait"}, "were all set"},
@@ -167,6 +168,12 @@ func (m memUsernames) Lookup(_ context.Context, id string) (string, bool, error)
 	return u, ok, nil
 }
 
+// memLedger accepts every ledger entry: the activities make no change they
+// cannot record, and these tests are about the CLI, not the ledger.
+type memLedger struct{}
+
+func (memLedger) Record(context.Context, ledger.Entry) (bool, error) { return true, nil }
+
 // leaverStack is the real Temporal server with a worker of its own that
 // runs Offboarding against an in-memory application.
 type leaverStack struct {
@@ -188,7 +195,7 @@ func newLeaverStack(t *testing.T) *leaverStack {
 	s := &leaverStack{c: c, cfg: cfg, app: &memConnector{accounts: map[string]*connectors.Account{}}, user: memUsernames{}}
 	w := worker.New(c, cfg.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.Offboarding)
-	w.RegisterActivity(&activities.Activities{Connectors: map[string]connectors.Connector{"mem": s.app}, Usernames: s.user})
+	w.RegisterActivity(&activities.Activities{Connectors: map[string]connectors.Connector{"mem": s.app}, Usernames: s.user, Ledger: memLedger{}})
 	require.NoError(t, w.Start())
 	t.Cleanup(func() {
 		w.Stop()
@@ -256,10 +263,6 @@ func TestTerminateScheduleRescheduleRetract(t *testing.T) {
 	assert.Contains(t, out, "access ends: 2999-12-31T00:00:00Z (end of the last day 2999-12-30)")
 	require.Eventually(t, func() bool { return s.state(t, id).State == workflows.StateScheduled }, 10*time.Second, 100*time.Millisecond)
 
-	out, err = s.run(t, id)
-	require.NoError(t, err, out)
-	assert.Contains(t, out, "already in progress (scheduled); nothing new started")
-
 	out, err = s.run(t, id, "--effective", "2999-06-30")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "Rescheduled the offboarding of "+id+": last day 2999-06-30")
@@ -285,6 +288,24 @@ func TestTerminateScheduleRescheduleRetract(t *testing.T) {
 	out, err = s.run(t, id)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "already done (completed, completed)")
+}
+
+// A termination without a day while one is scheduled (a contractor let go
+// before the contract ends) moves the offboarding to now.
+func TestTerminateNowMovesAScheduledOffboarding(t *testing.T) {
+	s := newLeaverStack(t)
+	id := s.newEmployee(t)
+	out, err := s.run(t, id, "--effective", "2999-12-30")
+	require.NoError(t, err, out)
+	require.Eventually(t, func() bool { return s.state(t, id).State == workflows.StateScheduled }, 10*time.Second, 100*time.Millisecond)
+
+	out, err = s.run(t, id)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Moved the scheduled offboarding of "+id+" to now: access ends now.")
+	require.Eventually(t, func() bool {
+		desc, err := s.c.DescribeWorkflow(context.Background(), workflows.OffboardingID(id), "")
+		return err == nil && desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}, 20*time.Second, 100*time.Millisecond, "the kill switch ran at once instead of in 2999")
 }
 
 func TestTerminateKillSwitchThenRetractIsRefused(t *testing.T) {

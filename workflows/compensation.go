@@ -9,10 +9,11 @@ import (
 
 // undoStep is one compensating action, recorded before the step it undoes
 // runs: a step whose activity timed out may still have taken effect, so its
-// undo must exist whatever the outcome. Every undo is idempotent.
+// undo must exist whatever the outcome. Every undo is idempotent. run gets
+// why the run is undone, for the access ledger.
 type undoStep struct {
 	summary string
-	run     func(ctx workflow.Context) error
+	run     func(ctx workflow.Context, why string) error
 }
 
 // saga collects the undo steps of one application in order.
@@ -20,7 +21,7 @@ type saga struct {
 	steps []undoStep
 }
 
-func (s *saga) add(summary string, run func(ctx workflow.Context) error) {
+func (s *saga) add(summary string, run func(ctx workflow.Context, why string) error) {
 	s.steps = append(s.steps, undoStep{summary: summary, run: run})
 }
 
@@ -28,8 +29,9 @@ func (s *saga) add(summary string, run func(ctx workflow.Context) error) {
 // and the sagas in parallel (applications are independent), on a
 // disconnected context so it also runs after the workflow was cancelled.
 // It returns only when every undo finished; undo activities retry until they
-// succeed, so an error here means input that can never be undone.
-func compensate(ctx workflow.Context, sagas []*saga) []error {
+// succeed, so an error here means input that can never be undone. why says
+// what the run undoes, for the ledger entry of each undo.
+func compensate(ctx workflow.Context, sagas []*saga, why string) []error {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	errs := make([]error, len(sagas))
@@ -42,7 +44,7 @@ func compensate(ctx workflow.Context, sagas []*saga) []error {
 		workflow.Go(dctx, func(gctx workflow.Context) {
 			defer wg.Done()
 			for j := len(s.steps) - 1; j >= 0; j-- {
-				if err := s.steps[j].run(gctx); err != nil {
+				if err := s.steps[j].run(gctx, why); err != nil {
 					workflow.GetLogger(gctx).Error("Compensation step failed", "step", s.steps[j].summary, "error", err)
 					errs[i] = err
 				}
@@ -70,7 +72,11 @@ func undoRun(ctx workflow.Context, cause error, book *approvalBook, process stri
 	for i, a := range apps {
 		sagas[i] = &a.saga
 	}
-	undoErr = errors.Join(compensate(ctx, sagas)...)
+	note := why
+	if !cancelled {
+		note = undoReason(why, cause)
+	}
+	undoErr = errors.Join(compensate(ctx, sagas, note)...)
 	if undoErr != nil && !cancelled {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, AttrNeedsAttention.ValueSet(true))
 	}

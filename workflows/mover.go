@@ -15,6 +15,7 @@ import (
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 )
 
 // moverTemporaryEvent is the AttrLifecycleEvent of a temporary-access run
@@ -143,6 +144,11 @@ type mover struct {
 	book       approvalBook
 	revoked    []activities.GrantRef
 	notRevoked []string
+	// policyVersion, reasons and planned are the diff's, for the access
+	// ledger.
+	policyVersion string
+	reasons       map[string][]string
+	planned       []activities.GrantRef
 }
 
 func (m *mover) state() (MoverState, error) {
@@ -355,6 +361,8 @@ func (m *mover) plan(ctx workflow.Context) (activities.DiffAccessResult, error) 
 	if len(diff.Blocked) > 0 {
 		return diff, m.refuse(ctx, ErrMoverRefused, strings.Join(diff.Blocked, "; "))
 	}
+	m.policyVersion, m.reasons = diff.PolicyVersion, diff.Reasons
+	m.planned = plannedRefs(diff.Grant, diff.Approvals, diff.Keep)
 	return diff, nil
 }
 
@@ -412,7 +420,7 @@ func (m *mover) provision(ctx workflow.Context, diff activities.DiffAccessResult
 				return
 			}
 			for _, ent := range grants[a.res.Application] {
-				if errs[i] = m.grant(gctx, a, ent, ""); errs[i] != nil {
+				if errs[i] = m.grant(gctx, a, ent, nil); errs[i] != nil {
 					return
 				}
 			}
@@ -430,10 +438,12 @@ func (m *mover) ensureAccount(ctx workflow.Context, a *appRun) error {
 	app := a.res.Application
 	exists := m.existing[app]
 	summary := "Update account in " + app
+	au := m.audit()
+	au.Rules = appRules(m.reasons, m.planned, app)
 	if !exists {
 		summary = "Create account in " + app
-		acct := activities.AccountInput{App: app, Username: m.username}
-		a.saga.add("delete account in "+app, func(c workflow.Context) error {
+		a.saga.add("delete account in "+app, func(c workflow.Context, why string) error {
+			acct := activities.AccountInput{App: app, Username: m.username, Audit: undoAudit(au, why)}
 			return workflow.ExecuteActivity(undoOptions(c, "Undo: delete account in "+app), acts.DeleteAccount, acct).Get(c, nil)
 		})
 	}
@@ -443,7 +453,7 @@ func (m *mover) ensureAccount(ctx workflow.Context, a *appRun) error {
 	}
 	var ensured connectors.EnsureAccountResponse
 	if err := workflow.ExecuteActivity(provisionOptions(ctx, summary), acts.EnsureAccount,
-		activities.EnsureAccountInput{App: app, Account: account}).Get(ctx, &ensured); err != nil {
+		activities.EnsureAccountInput{App: app, Account: account, Audit: au}).Get(ctx, &ensured); err != nil {
 		a.failed = true
 		step := "update account"
 		if !exists {
@@ -456,12 +466,26 @@ func (m *mover) ensureAccount(ctx workflow.Context, a *appRun) error {
 	return nil
 }
 
+// audit is the ledger justification of the run's changes.
+func (m *mover) audit() activities.Audit {
+	return audit(m.in.Person.EmployeeID, ledger.EventMover, m.policyVersion)
+}
+
 // grant gives one entitlement the person did not hold, undo first.
-func (m *mover) grant(ctx workflow.Context, a *appRun, ent, why string) error {
+// approved is the approval that allowed it, nil for birthright access.
+func (m *mover) grant(ctx workflow.Context, a *appRun, ent string, approved *ApprovalRequest) error {
 	app := a.res.Application
-	in := activities.EntitlementInput{App: app, Username: m.username, Entitlement: ent}
-	a.saga.add("revoke "+ent+" in "+app, func(c workflow.Context) error {
-		return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
+	why := ""
+	au := withRules(m.audit(), m.reasons, app, ent)
+	if approved != nil {
+		why = " (approved)"
+		au = withApproval(au, approved)
+	}
+	in := activities.EntitlementInput{App: app, Username: m.username, Entitlement: ent, Audit: au}
+	a.saga.add("revoke "+ent+" in "+app, func(c workflow.Context, undoWhy string) error {
+		undo := in
+		undo.Audit = undoAudit(au, undoWhy)
+		return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app), acts.RevokeEntitlement, undo).Get(c, nil)
 	})
 	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Grant "+ent+" in "+app+why), acts.GrantEntitlement, in).Get(ctx, nil); err != nil {
 		return &stepError{app: app, step: "grant " + ent + why, err: err}
@@ -487,7 +511,7 @@ func (m *mover) grantApproved(ctx, waitCtx workflow.Context, r *ApprovalRequest)
 			return &stepError{app: r.Application, step: "update account", err: errors.New("the account could not be brought up to date")}
 		}
 	}
-	return m.grant(ctx, a, r.Entitlement, " (approved)")
+	return m.grant(ctx, a, r.Entitlement, r)
 }
 
 // revokeAll removes what the new role no longer justifies, applications
@@ -501,7 +525,8 @@ func (m *mover) revokeAll(ctx workflow.Context, revoke []activities.AppAccess) {
 		workflow.Go(ctx, func(gctx workflow.Context) {
 			defer wg.Done()
 			for _, ent := range app.Entitlements {
-				in := activities.EntitlementInput{App: app.Application, Username: m.username, Entitlement: ent}
+				in := activities.EntitlementInput{App: app.Application, Username: m.username, Entitlement: ent,
+					Audit: withNote(m.audit(), "no longer justified by policy after the role change")}
 				err := workflow.ExecuteActivity(undoOptions(gctx, "Revoke "+ent+" in "+app.Application), acts.RevokeEntitlement, in).Get(gctx, nil)
 				switch {
 				case err == nil:

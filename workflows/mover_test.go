@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -144,19 +145,19 @@ func newMoverEnv(t *testing.T, w *moverWorld, rec *recorder, fail func(call stri
 	env.OnActivity(acts.EnsureAccount, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EnsureAccountInput) (connectors.EnsureAccountResponse, error) {
 			created := !slices.ContainsFunc(w.accounts, func(f activities.FoundAccount) bool { return f.Application == in.App && f.Exists })
-			return connectors.EnsureAccountResponse{Created: created, Updated: !created}, check("ensure " + in.App)
+			return connectors.EnsureAccountResponse{Created: created, Updated: !created}, cmp.Or(rec.audit("ensure "+in.App, in.Audit), check("ensure "+in.App))
 		}).Maybe()
 	env.OnActivity(acts.GrantEntitlement, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
-			return connectors.EntitlementResponse{Changed: true}, check("grant " + in.App + "/" + in.Entitlement)
+			return connectors.EntitlementResponse{Changed: true}, cmp.Or(rec.audit("grant "+in.App+"/"+in.Entitlement, in.Audit), check("grant "+in.App+"/"+in.Entitlement))
 		}).Maybe()
 	env.OnActivity(acts.RevokeEntitlement, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
-			return connectors.EntitlementResponse{Changed: true}, check("revoke " + in.App + "/" + in.Entitlement)
+			return connectors.EntitlementResponse{Changed: true}, cmp.Or(rec.audit("revoke "+in.App+"/"+in.Entitlement, in.Audit), check("revoke "+in.App+"/"+in.Entitlement))
 		}).Maybe()
 	env.OnActivity(acts.DeleteAccount, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AccountInput) (connectors.DeleteResponse, error) {
-			return connectors.DeleteResponse{Deleted: true}, check("delete " + in.App)
+			return connectors.DeleteResponse{Deleted: true}, cmp.Or(rec.audit("delete "+in.App, in.Audit), check("delete "+in.App))
 		}).Maybe()
 	return env
 }

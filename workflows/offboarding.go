@@ -13,6 +13,7 @@ import (
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 )
 
 // SignalReschedule moves the last day of a scheduled offboarding; its
@@ -475,7 +476,7 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 	a.acct.DeleteAfter = o.accessEnds.Add(f.Retention)
 	// Disable even an account that reads as disabled: the call also ends
 	// sessions that outlived an earlier disable.
-	in := activities.AccountInput{App: app, Username: username}
+	in := activities.AccountInput{App: app, Username: username, Audit: o.audit()}
 	err := o.persist(ctx, app, "disable account", func(c workflow.Context) error {
 		var r connectors.DisableResponse
 		err := workflow.ExecuteActivity(deprovisionOptions(c, "Disable account and end sessions in "+app), acts.DisableAccount, in).Get(c, &r)
@@ -569,7 +570,7 @@ func (o *offboarding) revokeAll(ctx workflow.Context) {
 			defer wg.Done()
 			app := a.acct.Application
 			for _, ent := range a.entitlements {
-				in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent}
+				in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent, Audit: o.audit()}
 				err := o.persist(gctx, app, "revoke "+ent, func(c workflow.Context) error {
 					err := workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
 					if isKind(err, connectors.KindNotFound) {
@@ -609,7 +610,7 @@ func (o *offboarding) deleteAll(ctx workflow.Context) {
 			}
 			o.deleting++
 			o.setState(gctx, StateDeleting)
-			in := activities.AccountInput{App: app, Username: o.st.Username}
+			in := activities.AccountInput{App: app, Username: o.st.Username, Audit: o.audit()}
 			err := o.persist(gctx, app, "delete account", func(c workflow.Context) error {
 				return workflow.ExecuteActivity(deprovisionOptions(c, "Delete account in "+app), acts.DeleteAccount, in).Get(c, nil)
 			})
@@ -628,6 +629,12 @@ func (o *offboarding) deleteAll(ctx workflow.Context) {
 		})
 	}
 	wg.Wait(ctx)
+}
+
+// audit is the ledger justification of the leaver's changes: no policy
+// decides them, HR's reason is the note.
+func (o *offboarding) audit() activities.Audit {
+	return withNote(audit(o.in.EmployeeID, ledger.EventLeaver, ""), o.in.Reason)
 }
 
 // live are the applications whose account exists, is not deleted and has

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -127,15 +128,15 @@ func newLeaverEnv(t *testing.T, w *leaverWorld, fail func(call string) error) *l
 			if in.Username != w.username {
 				return connectors.DisableResponse{}, errors.New("wrong username")
 			}
-			return connectors.DisableResponse{Changed: true, SessionsEnded: 1}, check("disable " + in.App)
+			return connectors.DisableResponse{Changed: true, SessionsEnded: 1}, cmp.Or(env.rec.audit("disable "+in.App, in.Audit), check("disable "+in.App))
 		}).Maybe()
 	env.OnActivity(acts.RevokeEntitlement, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
-			return connectors.EntitlementResponse{Changed: true}, check("revoke " + in.App + "/" + in.Entitlement)
+			return connectors.EntitlementResponse{Changed: true}, cmp.Or(env.rec.audit("revoke "+in.App+"/"+in.Entitlement, in.Audit), check("revoke "+in.App+"/"+in.Entitlement))
 		}).Maybe()
 	env.OnActivity(acts.DeleteAccount, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AccountInput) (connectors.DeleteResponse, error) {
-			return connectors.DeleteResponse{Deleted: true}, check("delete " + in.App)
+			return connectors.DeleteResponse{Deleted: true}, cmp.Or(env.rec.audit("delete "+in.App, in.Audit), check("delete "+in.App))
 		}).Maybe()
 	env.OnActivity(acts.CancelTemporaryAccess, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.CancelTemporaryAccessInput) (activities.CancelTemporaryAccessResult, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 )
 
 // QueryState is the query every lifecycle workflow answers with its state.
@@ -105,6 +106,11 @@ type onboarding struct {
 	enabled bool
 	// creating counts accounts an approval is creating right now.
 	creating int
+	// policyVersion, reasons and planned are the plan's, for the access
+	// ledger.
+	policyVersion string
+	reasons       map[string][]string
+	planned       []activities.GrantRef
 }
 
 // appRun is the run's work in one application: what is held and how to
@@ -167,6 +173,8 @@ func (o *onboarding) run(ctx workflow.Context) (OnboardingResult, error) {
 		return OnboardingResult{}, o.failure("policy", err)
 	}
 
+	o.policyVersion, o.reasons = plan.PolicyVersion, plan.Reasons
+	o.planned = plannedRefs(plan.Applications, plan.Approvals, nil)
 	start := p.StartDate.Time
 	o.future = start.After(workflow.Now(ctx))
 	o.setState(ctx, StateProvisioning)
@@ -306,7 +314,7 @@ func (o *onboarding) provisionApp(ctx workflow.Context, app activities.AppAccess
 		return err
 	}
 	for _, ent := range app.Entitlements {
-		if err := o.grant(ctx, a, ent, ""); err != nil {
+		if err := o.grant(ctx, a, ent, nil); err != nil {
 			return err
 		}
 	}
@@ -322,13 +330,15 @@ func (o *onboarding) ensureAccount(ctx workflow.Context, a *appRun, disabled boo
 		Username: o.st.Username, EmployeeID: p.EmployeeID, GivenName: p.GivenName, FamilyName: p.FamilyName,
 		DisplayName: p.DisplayName(), Email: p.Email,
 	}
-	acct := activities.AccountInput{App: app, Username: o.st.Username}
-	a.saga.add("delete account in "+app, func(c workflow.Context) error {
+	au := o.audit()
+	au.Rules = appRules(o.reasons, o.planned, app)
+	a.saga.add("delete account in "+app, func(c workflow.Context, why string) error {
+		acct := activities.AccountInput{App: app, Username: o.st.Username, Audit: undoAudit(au, why)}
 		return workflow.ExecuteActivity(undoOptions(c, "Undo: delete account in "+app), acts.DeleteAccount, acct).Get(c, nil)
 	})
 	var ensured connectors.EnsureAccountResponse
 	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Create account in "+app), acts.EnsureAccount,
-		activities.EnsureAccountInput{App: app, Account: account, Disabled: disabled}).Get(ctx, &ensured); err != nil {
+		activities.EnsureAccountInput{App: app, Account: account, Disabled: disabled, Audit: au}).Get(ctx, &ensured); err != nil {
 		a.failed = true
 		return &stepError{app: app, step: "create account", err: err}
 	}
@@ -337,13 +347,26 @@ func (o *onboarding) ensureAccount(ctx workflow.Context, a *appRun, disabled boo
 	return nil
 }
 
-// grant gives one entitlement in a's application, undo first. why is
-// appended to the step names (e.g. " (approved)").
-func (o *onboarding) grant(ctx workflow.Context, a *appRun, ent, why string) error {
+// audit is the ledger justification of the run's changes.
+func (o *onboarding) audit() activities.Audit {
+	return audit(o.in.Person.EmployeeID, ledger.EventJoiner, o.policyVersion)
+}
+
+// grant gives one entitlement in a's application, undo first. approved is
+// the approval that allowed it, nil for birthright access.
+func (o *onboarding) grant(ctx workflow.Context, a *appRun, ent string, approved *ApprovalRequest) error {
 	app := a.res.Application
-	in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent}
-	a.saga.add("revoke "+ent+" in "+app, func(c workflow.Context) error {
-		return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
+	why := ""
+	au := withRules(o.audit(), o.reasons, app, ent)
+	if approved != nil {
+		why = " (approved)"
+		au = withApproval(au, approved)
+	}
+	in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent, Audit: au}
+	a.saga.add("revoke "+ent+" in "+app, func(c workflow.Context, undoWhy string) error {
+		undo := in
+		undo.Audit = undoAudit(au, undoWhy)
+		return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app), acts.RevokeEntitlement, undo).Get(c, nil)
 	})
 	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Grant "+ent+" in "+app+why), acts.GrantEntitlement, in).Get(ctx, nil); err != nil {
 		return &stepError{app: app, step: "grant " + ent + why, err: err}
@@ -360,7 +383,7 @@ func (o *onboarding) grantApproved(ctx, waitCtx workflow.Context, r *ApprovalReq
 	if err != nil {
 		return err
 	}
-	return o.grant(ctx, a, r.Entitlement, " (approved)")
+	return o.grant(ctx, a, r.Entitlement, r)
 }
 
 func (o *onboarding) accountFor(ctx, waitCtx workflow.Context, app string) (*appRun, error) {
@@ -404,7 +427,7 @@ func (o *onboarding) enableAll(ctx workflow.Context) error {
 			defer wg.Done()
 			app := a.res.Application
 			if err := workflow.ExecuteActivity(provisionOptions(gctx, "Enable account in "+app), acts.EnableAccount,
-				activities.AccountInput{App: app, Username: a.res.Username}).Get(gctx, nil); err != nil {
+				activities.AccountInput{App: app, Username: a.res.Username, Audit: o.audit()}).Get(gctx, nil); err != nil {
 				errs[i] = &stepError{app: app, step: "enable account", err: err}
 			}
 		})

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -47,6 +48,8 @@ type recorder struct {
 	// at is the workflow clock when each call last happened.
 	at  map[string]time.Time
 	now func() time.Time
+	// audits are the ledger audits each change call received, in order.
+	audits map[string][]activities.Audit
 }
 
 func (r *recorder) add(s string) {
@@ -110,23 +113,23 @@ func newEnvWithPlan(t *testing.T, rec *recorder, fail func(call string) error, p
 			if in.Disabled {
 				call += " disabled"
 			}
-			return connectors.EnsureAccountResponse{Created: true}, check(call)
+			return connectors.EnsureAccountResponse{Created: true}, cmp.Or(rec.audit(call, in.Audit), check(call))
 		}).Maybe()
 	env.OnActivity(acts.GrantEntitlement, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
-			return connectors.EntitlementResponse{Changed: true}, check("grant " + in.App + "/" + in.Entitlement)
+			return connectors.EntitlementResponse{Changed: true}, cmp.Or(rec.audit("grant "+in.App+"/"+in.Entitlement, in.Audit), check("grant "+in.App+"/"+in.Entitlement))
 		}).Maybe()
 	env.OnActivity(acts.RevokeEntitlement, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
-			return connectors.EntitlementResponse{Changed: true}, check("revoke " + in.App + "/" + in.Entitlement)
+			return connectors.EntitlementResponse{Changed: true}, cmp.Or(rec.audit("revoke "+in.App+"/"+in.Entitlement, in.Audit), check("revoke "+in.App+"/"+in.Entitlement))
 		}).Maybe()
 	env.OnActivity(acts.EnableAccount, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AccountInput) (connectors.EnableResponse, error) {
-			return connectors.EnableResponse{Changed: true}, check("enable " + in.App)
+			return connectors.EnableResponse{Changed: true}, cmp.Or(rec.audit("enable "+in.App, in.Audit), check("enable "+in.App))
 		}).Maybe()
 	env.OnActivity(acts.DeleteAccount, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AccountInput) (connectors.DeleteResponse, error) {
-			return connectors.DeleteResponse{Deleted: true}, check("delete " + in.App)
+			return connectors.DeleteResponse{Deleted: true}, cmp.Or(rec.audit("delete "+in.App, in.Audit), check("delete "+in.App))
 		}).Maybe()
 	return env
 }

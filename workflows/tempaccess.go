@@ -12,6 +12,7 @@ import (
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 )
 
 // Names of the messages a temporary-access run answers, besides QueryState
@@ -328,7 +329,7 @@ func (t *tempAccess) obtain(ctx workflow.Context) (done bool, res TemporaryAcces
 
 	if len(plan.Steps) == 0 {
 		t.setState(ctx, StateProvisioning)
-		if err := t.grant(ctx, plan.Account); err != nil {
+		if err := t.grant(ctx, plan.Account, nil); err != nil {
 			if err := t.undo(ctx, err); err != nil {
 				return true, TemporaryAccessResult{}, err
 			}
@@ -337,9 +338,9 @@ func (t *tempAccess) obtain(ctx workflow.Context) (done bool, res TemporaryAcces
 	} else {
 		t.setState(ctx, StateWaitingApproval)
 		t.book.plan(ctx, []activities.ApprovalItem{{Application: t.in.Application, Entitlement: t.in.Entitlement, Steps: plan.Steps}})
-		t.book.start(ctx, func(gctx, _ workflow.Context, _ *ApprovalRequest) error {
+		t.book.start(ctx, func(gctx, _ workflow.Context, r *ApprovalRequest) error {
 			t.setState(gctx, StateProvisioning)
-			return t.grant(gctx, plan.Account)
+			return t.grant(gctx, plan.Account, r)
 		})
 		err := workflow.Await(ctx, func() bool { return t.book.running == 0 || t.revokeReq != nil })
 		if err != nil || t.revokeReq != nil {
@@ -388,25 +389,44 @@ func (t *tempAccess) setExpiry(at time.Time) {
 	t.rev++
 }
 
+// audit is the ledger justification of the run's changes, with note.
+func (t *tempAccess) audit(note string) activities.Audit {
+	return withNote(audit(t.st.EmployeeID, ledger.EventTemporary, t.st.PolicyVersion), note)
+}
+
+// grantNote is the ledger note of the grant: who asked, if not the person,
+// and their justification.
+func (t *tempAccess) grantNote() string {
+	note := t.st.Justification
+	if t.st.RequestedBy != "" && t.st.RequestedBy != t.st.EmployeeID {
+		note = ledgerNote("requested by "+t.st.RequestedBy, note)
+	}
+	return note
+}
+
 // grant ensures the account (only when the person has none in the
-// application) and grants, undo steps first as in onboarding.
-func (t *tempAccess) grant(ctx workflow.Context, account connectors.Account) error {
+// application) and grants, undo steps first as in onboarding. approved is
+// the approval that allowed it, nil when the policy asks for none.
+func (t *tempAccess) grant(ctx workflow.Context, account connectors.Account, approved *ApprovalRequest) error {
 	app, ent := t.in.Application, t.in.Entitlement
+	au := withApproval(t.audit(t.grantNote()), approved)
 	if !t.accountExists {
-		acct := activities.AccountInput{App: app, Username: t.st.Username}
-		t.saga.add("delete account in "+app, func(c workflow.Context) error {
+		t.saga.add("delete account in "+app, func(c workflow.Context, why string) error {
+			acct := activities.AccountInput{App: app, Username: t.st.Username, Audit: undoAudit(au, why)}
 			return workflow.ExecuteActivity(undoOptions(c, "Undo: delete account in "+app), acts.DeleteAccount, acct).Get(c, nil)
 		})
 		var ensured connectors.EnsureAccountResponse
 		if err := workflow.ExecuteActivity(provisionOptions(ctx, "Create account in "+app), acts.EnsureAccount,
-			activities.EnsureAccountInput{App: app, Account: account}).Get(ctx, &ensured); err != nil {
+			activities.EnsureAccountInput{App: app, Account: account, Audit: au}).Get(ctx, &ensured); err != nil {
 			return &stepError{app: app, step: "create account", err: err}
 		}
 		t.st.AccountCreated = ensured.Created
 	}
-	in := activities.EntitlementInput{App: app, Username: t.st.Username, Entitlement: ent}
-	t.saga.add("revoke "+ent+" in "+app, func(c workflow.Context) error {
-		return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
+	in := activities.EntitlementInput{App: app, Username: t.st.Username, Entitlement: ent, Audit: au}
+	t.saga.add("revoke "+ent+" in "+app, func(c workflow.Context, why string) error {
+		undo := in
+		undo.Audit = undoAudit(au, why)
+		return workflow.ExecuteActivity(undoOptions(c, "Undo: revoke "+ent+" in "+app), acts.RevokeEntitlement, undo).Get(c, nil)
 	})
 	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Grant "+ent+" in "+app), acts.GrantEntitlement, in).Get(ctx, nil); err != nil {
 		return &stepError{app: app, step: "grant " + ent, err: err}
@@ -432,7 +452,11 @@ func (t *tempAccess) undo(ctx workflow.Context, cause error) error {
 	if len(t.saga.steps) > 0 {
 		t.setState(ctx, StateCompensating)
 	}
-	undoErr := errors.Join(compensate(ctx, []*saga{&t.saga})...)
+	note := why
+	if !cancelled && !errors.Is(cause, errWithdrawn) {
+		note = undoReason(why, cause)
+	}
+	undoErr := errors.Join(compensate(ctx, []*saga{&t.saga}, note)...)
 	t.st.AccountCreated = false
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
@@ -547,13 +571,18 @@ func (t *tempAccess) end(ctx workflow.Context, state, by, reason string) (Tempor
 	t.closeExtension()
 	t.setState(dctx, StateRevoking)
 	app, ent := t.st.Application, t.st.Entitlement
-	in := activities.EntitlementInput{App: app, Username: t.st.Username, Entitlement: ent}
+	note := reason
+	if by != "" {
+		note = ledgerNote("revoked by "+by, reason)
+	}
+	au := t.audit(note)
+	in := activities.EntitlementInput{App: app, Username: t.st.Username, Entitlement: ent, Audit: au}
 	revokeErr := t.persist(dctx, "revoke "+ent+" in "+app, func(c workflow.Context) error {
 		return workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
 	})
 	var deleteErr error
 	if revokeErr == nil && t.st.AccountCreated {
-		acct := activities.AccountInput{App: app, Username: t.st.Username}
+		acct := activities.AccountInput{App: app, Username: t.st.Username, Audit: au}
 		deleteErr = t.persist(dctx, "delete account in "+app, func(c workflow.Context) error {
 			return workflow.ExecuteActivity(deprovisionOptions(c, "Delete the account created for this grant in "+app), acts.DeleteAccount, acct).Get(c, nil)
 		})

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -69,20 +70,20 @@ func newTempEnv(t *testing.T, plan func(n int, in activities.PlanRequestInput) (
 			return plan(env.plans, in)
 		})
 	env.OnActivity(acts.EnsureAccount, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.EnsureAccountInput) (connectors.EnsureAccountResponse, error) {
-			return connectors.EnsureAccountResponse{Created: true}, check("create")
+		func(_ context.Context, in activities.EnsureAccountInput) (connectors.EnsureAccountResponse, error) {
+			return connectors.EnsureAccountResponse{Created: true}, cmp.Or(env.rec.audit("create", in.Audit), check("create"))
 		}).Maybe()
 	env.OnActivity(acts.GrantEntitlement, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
-			return connectors.EntitlementResponse{Changed: true}, check("grant")
+			return connectors.EntitlementResponse{Changed: true}, cmp.Or(env.rec.audit("grant", in.Audit), check("grant"))
 		}).Maybe()
 	env.OnActivity(acts.RevokeEntitlement, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EntitlementInput) (connectors.EntitlementResponse, error) {
-			return connectors.EntitlementResponse{Changed: true}, check("revoke")
+			return connectors.EntitlementResponse{Changed: true}, cmp.Or(env.rec.audit("revoke", in.Audit), check("revoke"))
 		}).Maybe()
 	env.OnActivity(acts.DeleteAccount, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.AccountInput) (connectors.DeleteResponse, error) {
-			return connectors.DeleteResponse{Deleted: true}, check("delete")
+		func(_ context.Context, in activities.AccountInput) (connectors.DeleteResponse, error) {
+			return connectors.DeleteResponse{Deleted: true}, cmp.Or(env.rec.audit("delete", in.Audit), check("delete"))
 		}).Maybe()
 	env.OnActivity(acts.RemindTemporaryAccess, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RemindInput) (activities.RemindResult, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/provisio-dev/provisio/connectors/postgres"
 	"github.com/provisio-dev/provisio/connectors/scim"
 	"github.com/provisio-dev/provisio/internal/config"
+	"github.com/provisio-dev/provisio/internal/ledger"
 	"github.com/provisio-dev/provisio/internal/store"
 	"github.com/provisio-dev/provisio/internal/tclient"
 	"github.com/provisio-dev/provisio/internal/username"
@@ -69,6 +70,7 @@ func NewDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *De
 	}
 	d.closers = append(d.closers, pool.Close)
 	d.Activities.Usernames = username.NewReserver(pool)
+	d.Activities.Ledger = ledger.New(pool)
 
 	planner, err := newPolicyPlanner(ctx, cfg.PolicyFile, logger)
 	if err != nil {
@@ -78,7 +80,7 @@ func NewDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *De
 	d.Activities.Planner = planner
 	d.Activities.Policy = planner.w
 
-	dir, err := loadRosterDirectory(cfg.RosterFile, logger)
+	dir, err := newDirectory(pool, cfg.RosterFile, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -153,10 +155,16 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	return Serve(ctx, c, cfg, deps.Activities, logger)
 }
 
+// WorkerOptions are the production worker's settings; the benchmark's floor
+// worker uses the same, so the two are compared like for like.
+func WorkerOptions(cfg config.Config) worker.Options {
+	return worker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
+}
+
 // Serve runs a worker on cfg.TaskQueue until ctx ends, then stops it,
 // letting running activities finish within cfg.ShutdownTimeout.
 func Serve(ctx context.Context, c client.Client, cfg config.Config, a *activities.Activities, logger *slog.Logger) error {
-	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	w := worker.New(c, cfg.TaskQueue, WorkerOptions(cfg))
 	Register(w, a)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -33,6 +34,34 @@ type Config struct {
 	// ShutdownTimeout bounds how long the worker waits for running
 	// activities on shutdown (PROVISIO_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// Webhook configures `starter serve`, the HR webhook.
+	Webhook Webhook
+}
+
+// Webhook configures the HTTP endpoint HR systems post events to.
+type Webhook struct {
+	// Addr is the host:port it listens on (PROVISIO_WEBHOOK_ADDR); the
+	// default is loopback only, so exposing it is a decision.
+	Addr string
+	// Secret is the shared HMAC key HR signs with
+	// (PROVISIO_WEBHOOK_SECRET; secret, never logged).
+	Secret string
+}
+
+// MinWebhookSecretLen is the shortest secret the webhook accepts: 32
+// bytes, the size of the HMAC-SHA256 output, e.g. `openssl rand -hex 32`.
+const MinWebhookSecretLen = 32
+
+// CheckSecret refuses a missing or short secret; the error says how to
+// make one and never repeats the value.
+func (w Webhook) CheckSecret() error {
+	switch {
+	case w.Secret == "":
+		return errors.New("PROVISIO_WEBHOOK_SECRET is required: the shared secret HR signs events with (make one with `openssl rand -hex 32`)")
+	case len(w.Secret) < MinWebhookSecretLen:
+		return fmt.Errorf("PROVISIO_WEBHOOK_SECRET has %d bytes; at least %d are required (make one with `openssl rand -hex 32`)", len(w.Secret), MinWebhookSecretLen)
+	}
+	return nil
 }
 
 // LDAP configures the directory connector.
@@ -70,6 +99,7 @@ const (
 	DefaultSCIMURL         = "http://127.0.0.1:8280/scim/v2"
 	DefaultPolicyFile      = "deployments/demo/policy.yaml"
 	DefaultRosterFile      = "deployments/demo/roster.csv"
+	DefaultWebhookAddr     = "127.0.0.1:8290"
 	// StoreDatabase is the database name of the project's own tables.
 	StoreDatabase = "provisio"
 )
@@ -94,6 +124,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		RosterFile:        get("PROVISIO_ROSTER", DefaultRosterFile),
 		Postgres:          Postgres{URL: get("PG_URL", DefaultPGURL)},
 		SCIM:              SCIM{URL: get("SCIM_URL", DefaultSCIMURL), Token: get("SCIM_TOKEN", "dev-scim-token")},
+		// The secret is trimmed like the rest: a trailing newline from a
+		// secret file is an accident HR's side would not sign with.
+		Webhook: Webhook{Addr: get("PROVISIO_WEBHOOK_ADDR", DefaultWebhookAddr), Secret: get("PROVISIO_WEBHOOK_SECRET", "")},
 	}
 	base := get("LDAP_BASE_DN", DefaultLDAPBase)
 	c.LDAP = LDAP{
@@ -129,9 +162,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 // String describes the configuration with every secret redacted, so it can
 // be logged at start-up.
 func (c Config) String() string {
-	return fmt.Sprintf("temporal=%s namespace=%s queue=%s ui=%s store=%s ldap=%s pg=%s scim=%s policy=%s",
+	return fmt.Sprintf("temporal=%s namespace=%s queue=%s ui=%s store=%s ldap=%s pg=%s scim=%s policy=%s webhook=%s",
 		c.TemporalAddress, c.TemporalNamespace, c.TaskQueue, c.UIURL, Redact(c.StoreURL),
-		Redact(c.LDAP.URL), Redact(c.Postgres.URL), Redact(c.SCIM.URL), c.PolicyFile)
+		Redact(c.LDAP.URL), Redact(c.Postgres.URL), Redact(c.SCIM.URL), c.PolicyFile, c.Webhook.Addr)
 }
 
 // RunURL is the Temporal UI page of one workflow run.

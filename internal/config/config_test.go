@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		Postgres:        Postgres{URL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"},
 		SCIM:            SCIM{URL: "http://127.0.0.1:8280/scim/v2", Token: "dev-scim-token"},
 		ShutdownTimeout: 30 * time.Second,
+		Webhook:         Webhook{Addr: "127.0.0.1:8290"},
 	}, c)
 }
 
@@ -69,6 +70,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"LDAP_STARTTLS", "true", func(c Config) any { return c.LDAP.StartTLS }, true},
 		{"LDAP_STARTTLS", "1", func(c Config) any { return c.LDAP.StartTLS }, true},
 		{"LDAP_STARTTLS", "false", func(c Config) any { return c.LDAP.StartTLS }, false},
+		{"PROVISIO_WEBHOOK_ADDR", ":8443", func(c Config) any { return c.Webhook.Addr }, ":8443"},
+		{"PROVISIO_WEBHOOK_SECRET", " 0123456789abcdef0123456789abcdef\n", func(c Config) any { return c.Webhook.Secret }, "0123456789abcdef0123456789abcdef"},
 		{"PROVISIO_SHUTDOWN_TIMEOUT", "2m30s", func(c Config) any { return c.ShutdownTimeout }, 150 * time.Second},
 		{"PROVISIO_DB_URL", "postgres://store@db2/provisio_prod", func(c Config) any { return c.StoreURL }, "postgres://store@db2/provisio_prod"},
 		{"PG_URL", "postgres://u:s3cret@db:6432/postgres?sslmode=require", func(c Config) any { return c.StoreURL }, "postgres://u:s3cret@db:6432/provisio?sslmode=require"},
@@ -169,6 +172,12 @@ func TestStringHidesSecrets(t *testing.T) {
 			name:    "store URL override with a password",
 			env:     map[string]string{"PROVISIO_DB_URL": "postgres://store:st0re-pw@h/provisio"},
 			secrets: []string{"st0re-pw"},
+		},
+		{
+			name:    "webhook secret",
+			env:     map[string]string{"PROVISIO_WEBHOOK_SECRET": "whs3cret-0123456789abcdef0123456789", "PROVISIO_WEBHOOK_ADDR": "0.0.0.0:9000"},
+			secrets: []string{"whs3cret"},
+			shows:   []string{"webhook=0.0.0.0:9000"},
 		},
 		{
 			name:    "credentials in the LDAP and SCIM URLs",
@@ -274,5 +283,27 @@ func TestRunURL(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 			assert.False(t, strings.ContainsAny(strings.TrimPrefix(got, "http://"), "?# "), "unescaped character in %q", got)
 		})
+	}
+}
+
+func TestWebhookSecretCheck(t *testing.T) {
+	tests := []struct {
+		secret, want string
+	}{
+		{"", "PROVISIO_WEBHOOK_SECRET is required"},
+		{"short-but-secret", "PROVISIO_WEBHOOK_SECRET has 16 bytes; at least 32 are required"},
+		{strings.Repeat("k", 32), ""},
+	}
+	for _, tt := range tests {
+		err := Webhook{Secret: tt.secret}.CheckSecret()
+		if tt.want == "" {
+			assert.NoError(t, err)
+			continue
+		}
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), tt.want)
+		if tt.secret != "" {
+			assert.NotContains(t, err.Error(), tt.secret, "the secret is never repeated")
+		}
 	}
 }
