@@ -153,11 +153,19 @@ func TestLauncherKeepsFinishedWorkflowsAcrossAKill(t *testing.T) {
 	require.NoError(t, c.GetWorkflow(ctx, "restart-probe", run.GetRunID()).Get(ctx, &again))
 	require.Equal(t, "done: x", again, "its history, result included, is intact")
 
-	// The UI of the restarted launcher answers too.
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", uiPort))
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// The UI of the restarted launcher answers too. It starts after the
+	// frontend, so on a busy machine it may take a moment longer.
+	var status int
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", uiPort))
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		status = resp.StatusCode
+		return true
+	}, 30*time.Second, 100*time.Millisecond, "the restarted launcher's UI never answered")
+	require.Equal(t, http.StatusOK, status)
 
 	// SIGTERM shuts it down cleanly.
 	require.NoError(t, l.cmd.Process.Signal(syscall.SIGTERM))
