@@ -52,8 +52,9 @@ lint: ## go vet, staticcheck and Temporal's workflowcheck
 	$(TOOLS)/staticcheck ./...
 	$(TOOLS)/workflowcheck ./workflows/...
 
-bench: ## benchmarks on the real stack (issue 7)
-	@echo "make bench: not implemented yet (issue 7: revocation latency and bulk onboarding benchmarks)" >&2; exit 2
+BENCH_ARGS ?=
+bench: stack ## revocation latency and bulk onboarding against Temporal's floor (writes bench/results/latest.json)
+	$(WITH_STACK_ENV) go run ./bench $(BENCH_ARGS)
 
 chaos: ## fault-injection tests (issue 8)
 	@echo "make chaos: not implemented yet (issue 8: crash, restart and outage tests)" >&2; exit 2

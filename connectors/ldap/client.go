@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -13,10 +14,15 @@ import (
 var _ connectors.Connector = (*Client)(nil)
 
 // Client is the LDAP connector. It is safe for concurrent use; Close it to
-// release its pooled connections.
+// release its pooled connections and its listings' cursors.
 type Client struct {
-	cfg  Config
-	pool *pool
+	cfg     Config
+	pool    *pool
+	dial    func(ctx context.Context) (*goldap.Conn, error)
+	cursors *cursorStore
+	// sortRetryAt (Unix nanoseconds) is when to try server-side sorting
+	// again after the directory would not sort.
+	sortRetryAt atomic.Int64
 }
 
 // New checks cfg, connects and binds once so that a wrong URL or credential
@@ -28,7 +34,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, pool: newPool(cfg.PoolSize, dialer{cfg: cfg, url: u}.dial)}
+	dial := dialer{cfg: cfg, url: u}.dial
+	c := &Client{cfg: cfg, pool: newPool(cfg.PoolSize, dial), dial: dial, cursors: newCursorStore(cfg.ListCursors, cfg.ListCursorIdle)}
 	conn, _, err := c.pool.get(ctx)
 	if err != nil {
 		return nil, classifyf("New", err, "connecting to %s", u.Redacted())
@@ -42,6 +49,7 @@ func (c *Client) Name() string { return appName }
 
 // Close implements connectors.Connector.
 func (c *Client) Close() error {
+	c.cursors.close()
 	c.pool.close()
 	return nil
 }
@@ -477,11 +485,7 @@ func (c *Client) groupsWithMember(conn *goldap.Conn, op, dn string, attrs []stri
 	type group struct{ dn, name string }
 	groups := make([]group, 0, len(res.Entries))
 	for _, e := range res.Entries {
-		name := e.GetAttributeValue(attrCN)
-		if attr, v, ok := firstRDN(e.DN); ok && strings.EqualFold(attr, attrCN) {
-			name = v
-		}
-		groups = append(groups, group{e.DN, name})
+		groups = append(groups, group{e.DN, groupName(e)})
 	}
 	sortBy(groups, func(g group) string { return g.name })
 	for _, g := range groups {

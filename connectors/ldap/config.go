@@ -40,6 +40,8 @@ const (
 	DefaultDialTimeout       = 5 * time.Second
 	DefaultRequestTimeout    = 30 * time.Second
 	DefaultPlaceholderMember = "cn=nobody"
+	DefaultListCursors       = 8
+	DefaultListCursorIdle    = 2 * time.Minute
 )
 
 // Config says how to reach the directory and where accounts and groups live.
@@ -76,6 +78,15 @@ type Config struct {
 	// when its last real member is revoked; "" means
 	// DefaultPlaceholderMember. It should name no account.
 	PlaceholderMember string
+	// ListCursors is how many listings may keep their sorted snapshot on
+	// the server between pages, each on a connection of its own (outside
+	// PoolSize); 0 means DefaultListCursors, a negative value keeps none
+	// (every page then positions a new snapshot by value). The least
+	// recently used is closed to make room.
+	ListCursors int
+	// ListCursorIdle closes a listing's snapshot left unused this long;
+	// 0 means DefaultListCursorIdle.
+	ListCursorIdle time.Duration
 }
 
 const redacted = "[REDACTED]"
@@ -86,9 +97,9 @@ func (c Config) String() string {
 	if c.BindPassword != "" {
 		pw = redacted
 	}
-	return fmt.Sprintf("ldap.Config{URL:%q BindDN:%q BindPassword:%q PeopleDN:%q GroupsDN:%q StartTLS:%t TLSConfig:%t InsecureSkipVerify:%t PoolSize:%d DialTimeout:%s RequestTimeout:%s DisableStrategy:%q PlaceholderMember:%q}",
+	return fmt.Sprintf("ldap.Config{URL:%q BindDN:%q BindPassword:%q PeopleDN:%q GroupsDN:%q StartTLS:%t TLSConfig:%t InsecureSkipVerify:%t PoolSize:%d DialTimeout:%s RequestTimeout:%s DisableStrategy:%q PlaceholderMember:%q ListCursors:%d ListCursorIdle:%s}",
 		c.URL, c.BindDN, pw, c.PeopleDN, c.GroupsDN, c.StartTLS, c.TLSConfig != nil, c.InsecureSkipVerify,
-		c.PoolSize, c.DialTimeout, c.RequestTimeout, c.DisableStrategy, c.PlaceholderMember)
+		c.PoolSize, c.DialTimeout, c.RequestTimeout, c.DisableStrategy, c.PlaceholderMember, c.ListCursors, c.ListCursorIdle)
 }
 
 // GoString keeps %#v from printing BindPassword.
@@ -111,6 +122,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("poolSize", c.PoolSize),
 		slog.Duration("requestTimeout", c.RequestTimeout),
 		slog.String("disableStrategy", string(c.DisableStrategy)),
+		slog.Int("listCursors", c.ListCursors),
+		slog.Duration("listCursorIdle", c.ListCursorIdle),
 	)
 }
 
@@ -130,6 +143,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PlaceholderMember == "" {
 		c.PlaceholderMember = DefaultPlaceholderMember
+	}
+	if c.ListCursors == 0 {
+		c.ListCursors = DefaultListCursors
+	}
+	if c.ListCursorIdle <= 0 {
+		c.ListCursorIdle = DefaultListCursorIdle
 	}
 	return c
 }

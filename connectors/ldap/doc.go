@@ -49,22 +49,58 @@
 //
 // # Listing
 //
-// ListAccounts pages by username (keyset pagination), not by handing out
-// Simple Paged Results cookies: a paged-results cookie is only valid on the
-// connection that issued it, and the next page may be asked for on another
-// pooled connection, after a reconnect, or by another worker process when
-// a Temporal activity is retried. Each call therefore scans the one level
-// below PeopleDN with the Simple Paged Results control (RFC 2696) on one
-// connection, keeps the PageSize smallest usernames after the one in the
-// token, and returns a token that encodes the last username returned.
-// Usernames are compared byte-wise, a strict total order because no two
-// entries can share a uid value, so every account that exists throughout a
-// listing appears exactly once whatever happens between calls. The price is
-// a scan of all accounts per page; memory stays bounded by the page size.
+// ListAccounts returns accounts in one documented order: by uid under
+// caseIgnoreOrderingMatch, i.e. by sortKey, the value normalised as the
+// directory normalises it (case folded, compatibility characters folded
+// with NFKC, insignificant spaces removed) and compared byte-wise. A page
+// token carries the uid value of the last account listed (keyset
+// pagination), so every token continues correctly wherever it is used:
+// another pooled connection, another Client, another worker process after
+// a Temporal retry. Two entries under PeopleDN cannot share a normalised
+// uid (it names them), so the order is strict and every account that
+// exists throughout a listing appears exactly once.
+//
+// Where the directory supports Server Side Sorting (RFC 2891) and Virtual
+// List View (OpenLDAP's sssvlv overlay; Active Directory and 389 Directory
+// Server have both controls too), the first page opens a cursor: a
+// connection of the listing's own on which one search with both controls
+// makes the server sort every account once into a snapshot.
+// Later pages name the snapshot (VLV context ID) and start at the token's
+// value (VLV greaterThanOrEqual), so each costs O(page) on both sides. The
+// snapshot lives as long as its connection, so the Client keeps at most
+// Config.ListCursors cursors between pages, keyed by a random ID the token
+// also carries; the least recently used is closed to make room, an idle one
+// after Config.ListCursorIdle, a finished listing's at once, all of them in
+// Close. A token whose cursor is gone (evicted, idle, another process, a
+// server restart) opens a new snapshot and the server positions it by the
+// token's value: one sort again, nothing read twice. Simple Paged Results
+// cookies are not used for this: a cookie only continues the exact
+// request on the exact connection, so a replayed or foreign token could not
+// use it, and positioning by value needs no client-side comparison at all.
+//
+// When the directory will not sort (no such controls, no ordering rule, or
+// every sort slot taken: sssvlv-max), the page falls back to a scan: the
+// accounts one level below PeopleDN are read with Simple Paged Results and
+// the PageSize smallest after the token are kept, by sortKey. It costs a
+// read of every account per page, with memory bounded by the page size.
+// sortKey mirrors OpenLDAP's normalisation so that a listing switching
+// between the two (sorted first page, server busy for the next) keeps one
+// order; Unicode characters whose mapping changed between the Unicode
+// versions of OpenLDAP's and Go's tables may be placed differently, and a
+// server that collates differently (Active Directory sorts by locale) keeps
+// its own order only as long as it sorts.
+//
+// A page's entitlements come from one search for the groups under GroupsDN
+// listing any of the page's DNs as a member, read with their member values
+// and matched by normalised DN; see pageEntitlements for why the
+// ValuesReturnFilter control (RFC 3876) is not used. A group of M members
+// costs O(M) per page that touches it, so the memory of a page is that of
+// its accounts plus the largest such group.
 //
 // # Connections
 //
-// Connections are pooled (Config.PoolSize) and bound once as Config.BindDN.
+// Connections are pooled (Config.PoolSize) and bound once as Config.BindDN;
+// listing cursors have connections of their own (see Listing).
 // A pooled connection found dead is replaced and the operation retried once;
 // every operation is idempotent, so the retry is safe. Each request is bounded
 // by Config.RequestTimeout and by the caller's context, whose cancellation

@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -148,15 +149,25 @@ func FuzzBuildFilter(f *testing.F) {
 }
 
 func TestPageToken(t *testing.T) {
-	for _, u := range []string{"alice", "x,ou=groups", "*)(uid=*", "josé"} {
-		got, err := decodeToken(encodeToken(u))
+	tests := []struct{ cursor, after string }{
+		{"", "alice"},
+		{"0123456789abcdef01234567", "x,ou=groups"},
+		{"", "*)(uid=*"},
+		{"abc", "josé:with:colons"},
+	}
+	for _, tt := range tests {
+		got, err := decodeToken(encodeToken(tt.cursor, tt.after))
 		require.NoError(t, err)
-		assert.Equal(t, u, got)
+		assert.Equal(t, pageToken{cursor: tt.cursor, after: tt.after}, got)
 	}
 	first, err := decodeToken("")
 	require.NoError(t, err)
-	assert.Empty(t, first)
-	for _, bad := range []string{"!!!", "YWxpY2U", encodeToken("")} {
+	assert.Zero(t, first)
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, bad := range []string{
+		"!!!", "YWxpY2U", encodeToken("", ""), b64("u1:alice"), b64("u2:alice"), b64("u2:XYZ:alice"),
+		b64("u2::" + strings.Repeat("x", maxTokenValue+1)), b64("u2::a\xffb"),
+	} {
 		_, err := decodeToken(bad)
 		assert.Equal(t, connectors.KindInvalid, connectors.KindOf(err), "token %q", bad)
 	}

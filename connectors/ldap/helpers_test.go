@@ -168,6 +168,7 @@ type proxy struct {
 	ln       net.Listener
 	target   string
 	up, down atomic.Int64
+	live     atomic.Int64 // client connections not closed yet
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -201,7 +202,11 @@ func (p *proxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, client, server)
 		p.mu.Unlock()
-		go p.pipe(server, client, &p.up)
+		p.live.Add(1)
+		go func() {
+			p.pipe(server, client, &p.up) // returns when the client hangs up
+			p.live.Add(-1)
+		}()
 		go p.pipe(client, server, &p.down)
 	}
 }

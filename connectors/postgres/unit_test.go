@@ -130,3 +130,21 @@ func TestQuoteLiteral(t *testing.T) {
 		assert.Equal(t, s, got)
 	}
 }
+
+func TestPrefixUpperBound(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, upper string
+		ok            bool
+	}{
+		{"", "", false},
+		{"u_", "u`", true},
+		{"bench_", "bench`", true},
+		{"a\xff", "b", true},
+		{"\xff\xff", "", false},
+	} {
+		upper, ok := prefixUpperBound(tc.prefix)
+		if upper != tc.upper || ok != tc.ok {
+			t.Errorf("prefixUpperBound(%q) = %q, %v; want %q, %v", tc.prefix, upper, ok, tc.upper, tc.ok)
+		}
+	}
+}

@@ -3,8 +3,9 @@
 # server for development and tests: suffix dc=example,dc=com, admin
 # cn=admin,dc=example,dc=com (password $LDAP_BIND_PASSWORD, default "admin"),
 # ou=people and ou=groups, the ppolicy overlay with a default policy so that
-# pwdAccountLockedTime=000001010000Z blocks binds, listening only on
-# ldap://127.0.0.1:$LDAP_PORT (default 3389).
+# pwdAccountLockedTime=000001010000Z blocks binds, the sssvlv overlay
+# (server-side sorting and virtual list view, which the LDAP connector's
+# listing uses), listening only on ldap://127.0.0.1:$LDAP_PORT (default 3389).
 #
 # Everything lives under $DATA_DIR (default <repo>/.data): config and mdb
 # database in slapd/, pid in run/slapd.pid, log in log/slapd.log. The config
@@ -105,6 +106,7 @@ argsfile ${RUN_DIR}/slapd.args
 modulepath ${modpath}
 moduleload back_mdb
 moduleload ppolicy
+moduleload sssvlv
 
 # Anyone may read the root DSE and schema (tools discover the server);
 # users read the tree and may change their own password; anonymous clients
@@ -140,6 +142,17 @@ index member eq
 # pwdMaxFailure 0 failed binds never lock an account by themselves).
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,${SUFFIX}"
+
+# Server-side sorting (RFC 2891) with virtual list view: the LDAP connector
+# lists accounts through a sorted snapshot per listing, so each page costs
+# O(page) instead of a scan of every account. A snapshot holds one small
+# node per entry until its connection closes; sssvlv-max bounds how many
+# exist at once across all clients (the default, half the 16 threads, is
+# too few for several workers each keeping a few listings open), and a
+# request beyond it gets LDAP_BUSY, which the connector answers with its
+# scanning fallback.
+overlay sssvlv
+sssvlv-max 32
 CONF
 	mv "$CONF.tmp" "$CONF"
 }
