@@ -108,7 +108,7 @@ func newBench(ctx context.Context, o options, logger *slog.Logger, log io.Writer
 	}()
 	go func() {
 		defer b.wg.Done()
-		if err := app.Serve(wctx, b.c, cfg, b.deps.Activities, logger); err != nil {
+		if err := app.ServeDeps(wctx, b.c, cfg, b.deps, logger); err != nil {
 			logger.Error("worker stopped", "error", err)
 		}
 	}()

@@ -193,7 +193,9 @@ func newLeaverStack(t *testing.T) *leaverStack {
 	c, err := tclient.Dial(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err, "Temporal must be up: run `make stack`")
 	s := &leaverStack{c: c, cfg: cfg, app: &memConnector{accounts: map[string]*connectors.Account{}}, user: memUsernames{}}
-	w := worker.New(c, cfg.TaskQueue, worker.Options{})
+	// Offboardings run on the revocation queue; a worker only on the main
+	// queue would never see them.
+	w := worker.New(c, workflows.RevocationTaskQueue(cfg.TaskQueue), worker.Options{})
 	w.RegisterWorkflow(workflows.Offboarding)
 	w.RegisterActivity(&activities.Activities{Connectors: map[string]connectors.Connector{"mem": s.app}, Usernames: s.user, Ledger: memLedger{}})
 	require.NoError(t, w.Start())

@@ -67,3 +67,8 @@ func deprovisionOptions(ctx workflow.Context, summary string) workflow.Context {
 func awaitOptions(ctx workflow.Context, summary string) workflow.Context {
 	return withOptions(ctx, summary, awaitOnboardingPoll+30*time.Second, 20*time.Second, 15*time.Second, 5, invalidOnly)
 }
+
+// RevocationTaskQueue is the queue offboardings run on, beside taskQueue:
+// served by a worker of its own, so revocation never waits for the slots
+// or connections a mass hire holds.
+func RevocationTaskQueue(taskQueue string) string { return taskQueue + "-revocation" }

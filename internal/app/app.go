@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -45,6 +47,9 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 // them.
 type Deps struct {
 	Activities *activities.Activities
+	// Revocation serves the revocation task queue (offboardings): the same
+	// activities on connectors and a store pool of their own.
+	Revocation *activities.Activities
 	closers    []func()
 }
 
@@ -92,6 +97,25 @@ func NewDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *De
 	}
 	d.closers = append(d.closers, closeConns)
 	d.Activities.Connectors = conns
+
+	// Revocation gets connectors and a store pool of its own, so a
+	// leaver's disables never queue behind a mass hire's calls for the
+	// same few connections.
+	revPool, err := pgxpool.New(ctx, cfg.StoreURL)
+	if err != nil {
+		return nil, fmt.Errorf("store (revocation): %w", err)
+	}
+	d.closers = append(d.closers, revPool.Close)
+	revConns, closeRevConns, err := NewConnectors(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, closeRevConns)
+	rev := *d.Activities
+	rev.Connectors = revConns
+	rev.Usernames = username.NewReserver(revPool)
+	rev.Ledger = ledger.New(revPool)
+	d.Revocation = &rev
 	return d, nil
 }
 
@@ -152,7 +176,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer c.Close()
-	return Serve(ctx, c, cfg, deps.Activities, logger)
+	return ServeDeps(ctx, c, cfg, deps, logger)
 }
 
 // WorkerOptions are the production worker's settings; the benchmark's floor
@@ -161,18 +185,52 @@ func WorkerOptions(cfg config.Config) worker.Options {
 	return worker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
 }
 
-// Serve runs a worker on cfg.TaskQueue until ctx ends, then stops it,
-// letting running activities finish within cfg.ShutdownTimeout.
+// Serve runs the workers of cfg.TaskQueue and of its revocation queue
+// (workflows.RevocationTaskQueue) with the same activities until ctx ends,
+// then stops them, letting running activities finish within
+// cfg.ShutdownTimeout.
 func Serve(ctx context.Context, c client.Client, cfg config.Config, a *activities.Activities, logger *slog.Logger) error {
+	return serve(ctx, c, cfg, a, a, logger)
+}
+
+// ServeDeps is Serve with the revocation queue served by d.Revocation, the
+// production wiring.
+func ServeDeps(ctx context.Context, c client.Client, cfg config.Config, d *Deps, logger *slog.Logger) error {
+	rev := d.Revocation
+	if rev == nil {
+		rev = d.Activities
+	}
+	return serve(ctx, c, cfg, d.Activities, rev, logger)
+}
+
+// serve runs one worker per queue. Offboardings start on the revocation
+// queue: its own pollers and slots mean a leaver's tasks are picked up
+// even while the main queue's worker is saturated with joiners.
+func serve(ctx context.Context, c client.Client, cfg config.Config, main, rev *activities.Activities, logger *slog.Logger) error {
+	revQueue := workflows.RevocationTaskQueue(cfg.TaskQueue)
 	w := worker.New(c, cfg.TaskQueue, WorkerOptions(cfg))
-	Register(w, a)
+	Register(w, main)
+	rw := worker.New(c, revQueue, WorkerOptions(cfg))
+	Register(rw, rev)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	logger.Info("Worker started", "taskQueue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	if err := rw.Start(); err != nil {
+		w.Stop()
+		return fmt.Errorf("start revocation worker: %w", err)
+	}
+	logger.Info("Worker started", "taskQueue", cfg.TaskQueue, "revocationQueue", revQueue, "temporal", cfg.TemporalAddress)
 	<-ctx.Done()
 	logger.Info("Worker stopping")
-	w.Stop()
+	var wg sync.WaitGroup
+	for _, x := range []worker.Worker{w, rw} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x.Stop()
+		}()
+	}
+	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -64,7 +64,7 @@ func startWorker(t *testing.T, cfg config.Config) (client.Client, *app.Deps) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := app.Serve(ctx, c, cfg, deps.Activities, logger); err != nil {
+		if err := app.ServeDeps(ctx, c, cfg, deps, logger); err != nil {
 			t.Errorf("worker: %v", err)
 		}
 	}()

@@ -218,7 +218,7 @@ func (s *Starter) terminate(ctx context.Context, e Event) (Receipt, error) {
 	}
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
-		TaskQueue: s.Config.TaskQueue,
+		TaskQueue: workflows.RevocationTaskQueue(s.Config.TaskQueue),
 		// A completed offboarding is never repeated, but a retracted
 		// (cancelled) or failed one must not block a later termination.
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,

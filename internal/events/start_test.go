@@ -256,6 +256,7 @@ func TestStartTerminate(t *testing.T) {
 		assert.Equal(t, OutcomeStarted, r.Outcome)
 		assert.Equal(t, time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), r.AccessEnds)
 		assert.Equal(t, "offboarding-E100002", opts.ID)
+		assert.Equal(t, "q-revocation", opts.TaskQueue, "offboardings have a worker of their own")
 		assert.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY, opts.WorkflowIDReusePolicy)
 		assert.Equal(t, PriorityRevocation, opts.Priority.PriorityKey, "revocation goes ahead of queued joiners")
 		state, _ := opts.TypedSearchAttributes.GetKeyword(workflows.AttrLifecycleState)
