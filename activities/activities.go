@@ -40,6 +40,9 @@ type Activities struct {
 	// Ledger records every change made in an application. The activities
 	// that change applications refuse to run without it.
 	Ledger Recorder
+	// Reconciliation is what the reconciliation scan needs besides the
+	// above; its activities refuse to run without it.
+	Reconciliation *Reconciliation
 }
 
 // ReserveUsernameInput names the person a username is for.

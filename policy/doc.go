@@ -31,7 +31,8 @@
 //	  approval:  {escalate_after: 3d, expire_after: 7d}
 //	  temporary: {max_duration: 90d, remind_before: 7d, extension_needs_approval: true}
 //	  leaver:    {retention: 30d}
-//	applications:                 # name, connector, owner, settings, entitlements
+//	applications:                 # name, connector, owner, settings, entitlements,
+//	                              # reconciliation: {ignore: [svc-*]} (see Application.Ignore)
 //	roles:                        # named bundles of entitlements, may include roles
 //	rules:                        # CEL condition -> roles and entitlements
 //	separation_of_duties:         # entitlements that must not be held together

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"gopkg.in/yaml.v3"
@@ -232,8 +233,46 @@ func (l *loader) yamlError(err error) {
 		if strings.HasPrefix(msg, "did not find expected") || strings.HasPrefix(msg, "found a tab character") {
 			line++
 		}
+	} else {
+		// yaml.v3 leaves the line out when its mark is on the first line,
+		// and always for the reader's encoding errors, which carry only
+		// a byte offset it does not print: find that line ourselves.
+		line = 1
+		if readerError(msg) {
+			line = l.unreadableLine()
+		}
 	}
 	l.badAt(line, 0, "fix the YAML syntax (indentation, a missing colon or an unclosed quote)", "not valid YAML: %s", msg)
+}
+
+// unreadableLine returns the 1-based line of the first character the YAML
+// reader refuses (invalid UTF-8, or a control character YAML does not
+// allow), or 1 when every character is allowed.
+func (l *loader) unreadableLine() int {
+	for i, line := range l.lines {
+		if !utf8.ValidString(line) || strings.ContainsFunc(line, func(r rune) bool { return !yamlPrintable(r) }) {
+			return i + 1
+		}
+	}
+	return 1
+}
+
+// readerError reports whether msg is one of yaml.v3's reader errors: bytes
+// that are not text YAML allows.
+func readerError(msg string) bool {
+	for _, s := range []string{"UTF-8", "UTF-16", "Unicode", "control characters", "surrogate"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlPrintable reports whether YAML allows r in a document (YAML 1.1
+// "printable", as yaml.v3's reader checks it; \n is the line separator).
+func yamlPrintable(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7E) || r == 0x85 ||
+		(r >= 0xA0 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
 }
 
 // rejectAliases refuses anchors' aliases: they make a reviewed file say one
@@ -372,7 +411,7 @@ func (l *loader) checkWaits(n *yaml.Node, path string, a Approval) {
 
 func (l *loader) application(n *yaml.Node, i int, d defaults) *Application {
 	path := fmt.Sprintf("applications[%d]", i)
-	m := l.mapping(n, path, "name", "description", "connector", "owner", "settings", "leaver", "entitlements")
+	m := l.mapping(n, path, "name", "description", "connector", "owner", "settings", "leaver", "entitlements", "reconciliation")
 	if m == nil {
 		return nil
 	}
@@ -406,6 +445,9 @@ func (l *loader) application(n *yaml.Node, i int, d defaults) *Application {
 	if lv := m.get("leaver"); lv != nil {
 		lm := l.mapping(lv, path+".leaver", "retention")
 		a.Retention = lm.dur("retention", a.Retention, 0, MaxRetention)
+	}
+	if rn := m.get("reconciliation"); rn != nil {
+		a.Ignore = l.reconciliation(rn, path+".reconciliation")
 	}
 	ents := m.seq("entitlements")
 	if en := m.get("entitlements"); en != nil && en.Kind == yaml.SequenceNode && len(ents) == 0 {

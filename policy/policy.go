@@ -74,6 +74,10 @@ type Application struct {
 	Retention time.Duration
 	// Entitlements are sorted by name.
 	Entitlements []*Entitlement
+	// Ignore are username patterns (path.Match syntax, e.g. "svc-*") of
+	// accounts no person owns, such as service accounts: reconciliation
+	// reports them as unmanaged and never changes them. In file order.
+	Ignore []string
 	// Line is where the application is declared in the file.
 	Line int
 

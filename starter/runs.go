@@ -198,6 +198,7 @@ func lifecycleStates() []string {
 		workflows.StateRetention, workflows.StateDeleting, workflows.StateWaitingTurn,
 		workflows.StateWaitingApproval, workflows.StateActive, workflows.StateReminderSent,
 		workflows.StateExpired, workflows.StateRevoked, workflows.StateRejected,
+		workflows.StateScanning, workflows.StateFixing,
 	}
 	slices.Sort(s)
 	return slices.Compact(s)
@@ -206,7 +207,7 @@ func lifecycleStates() []string {
 // workflowTypes are the workflow types the worker registers (the names of
 // the workflow functions; a test checks the list against app.RegisterWorkflows).
 func workflowTypes() []string {
-	return []string{"Mover", "Offboarding", "Onboarding", "PersonEvents", "TemporaryAccess"}
+	return []string{"Mover", "Offboarding", "Onboarding", "PersonEvents", "Reconcile", "TemporaryAccess"}
 }
 
 // executionStatus maps a --status word (as `runs` prints it, or with

@@ -1,5 +1,7 @@
 package workflows
 
+import "time"
+
 // OnboardingID is the workflow ID of a person's onboarding. Built from the
 // employee ID alone, so a repeated hire event finds the existing run instead
 // of starting a second one, and no personal data appears in the ID.
@@ -32,3 +34,18 @@ func TemporaryAccessID(employeeID, application, entitlement string) string {
 // (PersonEvents): one per employee, so every role change of the person
 // reaches the same run and is applied in the order it arrived.
 func PersonEventsID(employeeID string) string { return "person-" + employeeID }
+
+// ReconcileID is the workflow ID of a reconciliation started on demand at
+// the given time: "reconcile-20261125T143000Z". Of two starts in the same
+// second the second is refused rather than run twice.
+func ReconcileID(at time.Time) string {
+	return "reconcile-" + at.UTC().Format("20060102T150405Z")
+}
+
+// ReconcileScheduleID is the ID of the Temporal Schedule that runs
+// reconciliation periodically.
+const ReconcileScheduleID = "reconcile-schedule"
+
+// ReconcileScheduledID is the workflow ID the schedule gives its runs;
+// Temporal appends each run's start time ("reconcile-scheduled-2026-...").
+const ReconcileScheduledID = "reconcile-scheduled"

@@ -101,3 +101,16 @@ const (
 	// was granted.
 	StateRejected = "rejected"
 )
+
+// The reconciliation's event and states (see Reconcile). It also passes
+// through StateWaitingApproval (its fixes exceed the change cap) and ends
+// StateCompleted, StateRejected (the fixes were refused), StateExpired
+// (nobody decided in time) or StateFailed.
+const (
+	// EventReconciliation marks a reconciliation run.
+	EventReconciliation = "reconciliation"
+	// StateScanning compares the applications with HR and policy.
+	StateScanning = "scanning"
+	// StateFixing makes the fixes.
+	StateFixing = "fixing"
+)

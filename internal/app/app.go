@@ -20,6 +20,7 @@ import (
 	"github.com/provisio-dev/provisio/connectors/scim"
 	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/ledger"
+	"github.com/provisio-dev/provisio/internal/reconcile"
 	"github.com/provisio-dev/provisio/internal/store"
 	"github.com/provisio-dev/provisio/internal/tclient"
 	"github.com/provisio-dev/provisio/internal/username"
@@ -41,6 +42,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.TemporaryAccess)
 	r.RegisterWorkflow(workflows.Mover)
 	r.RegisterWorkflow(workflows.PersonEvents)
+	r.RegisterWorkflow(workflows.Reconcile)
 }
 
 // Deps are the long-lived dependencies of the activities; Close releases
@@ -76,6 +78,7 @@ func NewDeps(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *De
 	d.closers = append(d.closers, pool.Close)
 	d.Activities.Usernames = username.NewReserver(pool)
 	d.Activities.Ledger = ledger.New(pool)
+	d.Activities.Reconciliation = &activities.Reconciliation{Store: reconcile.NewStore(pool)}
 
 	planner, err := newPolicyPlanner(ctx, cfg.PolicyFile, logger)
 	if err != nil {
