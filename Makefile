@@ -13,7 +13,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 
-.PHONY: all build run test test-unit stack stack-down stack-status lint bench chaos clean help
+.PHONY: all build run test test-unit stack stack-down stack-status lint bench chaos fuzz clean help
 
 all: build
 
@@ -55,6 +55,17 @@ lint: ## go vet, staticcheck and Temporal's workflowcheck
 BENCH_ARGS ?=
 bench: stack ## revocation latency and bulk onboarding against Temporal's floor (writes bench/results/latest.json)
 	$(WITH_STACK_ENV) go run ./bench $(BENCH_ARGS)
+
+# Every Fuzz function of the module's packages, found by name, so a new
+# target is fuzzed without editing this file. Needs no server.
+FUZZTIME ?= 10s
+fuzz: ## short fuzz run of every fuzz target (FUZZTIME each, default 10s); finds land in testdata/fuzz
+	@for dir in $$(go list -f '{{.Dir}}' ./...); do \
+	  for fn in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$$dir"/*_test.go 2>/dev/null | cut -d' ' -f2); do \
+	    echo "== $$fn (./$${dir#$(CURDIR)/}, $(FUZZTIME))"; \
+	    go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "./$${dir#$(CURDIR)/}"; \
+	  done; \
+	done
 
 chaos: ## fault-injection tests (issue 8)
 	@echo "make chaos: not implemented yet (issue 8: crash, restart and outage tests)" >&2; exit 2

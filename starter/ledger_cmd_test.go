@@ -310,11 +310,20 @@ func TestLedgerCommandsOnPostgreSQL(t *testing.T) {
 	defer pool.Close()
 	st := ledger.New(pool)
 
-	n, err := rand.Int(rand.Reader, big.NewInt(100000))
-	require.NoError(t, err)
-	id := fmt.Sprintf("E7%05d", n.Int64())
-	// The ledger is append-only and shared: names unique to this run keep
-	// earlier runs out of the answers.
+	// The ledger is append-only and shared: an employee ID with no entries
+	// yet, and names unique to this run, keep earlier runs out of the
+	// answers.
+	var id string
+	for range 20 {
+		n, err := rand.Int(rand.Reader, big.NewInt(100000))
+		require.NoError(t, err)
+		id = fmt.Sprintf("E7%05d", n.Int64())
+		trail, err := st.Trail(ctx, id, time.Time{})
+		require.NoError(t, err)
+		if len(trail) == 0 {
+			break
+		}
+	}
 	ent := fmt.Sprintf("ledger-cmd-test-%d", time.Now().UnixNano())
 	wf := "onboarding-" + id
 	run := fmt.Sprintf("run-%d", time.Now().UnixNano())

@@ -94,6 +94,8 @@ a person. Configuration comes from environment variables (see README.md).`,
 		newRunsCmd(opts),
 		newAccessCmd(opts),
 		newAuditCmd(opts),
+		newCodecServerCmd(opts),
+		newReconcileCmd(opts),
 	)
 	return root
 }

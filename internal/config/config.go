@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/provisio-dev/provisio/internal/codec"
 )
 
 // Config is everything the worker and the CLI need to reach the stack.
@@ -36,6 +38,36 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Webhook configures `starter serve`, the HR webhook.
 	Webhook Webhook
+	// Codec configures payload encryption and `starter codec-server`.
+	Codec Codec
+}
+
+// Codec configures the payload codec: with keys, every payload the worker
+// and the CLI send to Temporal (inputs, results, memos, failure messages)
+// is encrypted with AES-256-GCM, so the Temporal database holds no names or
+// e-mails. Without keys, payloads are stored as plain JSON.
+type Codec struct {
+	// Keys decrypt payloads; the one named KeyID also encrypts
+	// (PROVISIO_CODEC_KEYS="id:base64key,..." or a file of such entries
+	// named by PROVISIO_CODEC_KEYS_FILE; secret, never logged).
+	Keys []codec.Key
+	// KeyID names the key new payloads are encrypted with
+	// (PROVISIO_CODEC_KEY_ID; may be left out when there is one key).
+	KeyID string
+	// ServerAddr is where `starter codec-server` listens
+	// (PROVISIO_CODEC_ADDR).
+	ServerAddr string
+}
+
+// Enabled reports whether payloads are encrypted.
+func (c Codec) Enabled() bool { return len(c.Keys) > 0 }
+
+// New builds the payload codec of these settings.
+func (c Codec) New() (*codec.Codec, error) {
+	if !c.Enabled() {
+		return nil, errors.New("payload encryption is off: set PROVISIO_CODEC_KEYS or PROVISIO_CODEC_KEYS_FILE")
+	}
+	return codec.New(c.Keys, c.KeyID)
 }
 
 // Webhook configures the HTTP endpoint HR systems post events to.
@@ -100,6 +132,7 @@ const (
 	DefaultPolicyFile      = "deployments/demo/policy.yaml"
 	DefaultRosterFile      = "deployments/demo/roster.csv"
 	DefaultWebhookAddr     = "127.0.0.1:8290"
+	DefaultCodecAddr       = "127.0.0.1:8234"
 	// StoreDatabase is the database name of the project's own tables.
 	StoreDatabase = "provisio"
 )
@@ -149,6 +182,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, fmt.Errorf("PROVISIO_SHUTDOWN_TIMEOUT: %w", err)
 		}
 	}
+	if c.Codec, err = codecFromEnv(get); err != nil {
+		return Config{}, err
+	}
 	// The store URL is derived from PG_URL only when it is not given, so an
 	// explicit PROVISIO_DB_URL works whatever form PG_URL takes.
 	if c.StoreURL = get("PROVISIO_DB_URL", ""); c.StoreURL == "" {
@@ -159,12 +195,53 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
+// codecFromEnv reads the codec settings and checks them now, so a bad key
+// stops the process at start rather than at its first payload.
+func codecFromEnv(get func(key, def string) string) (Codec, error) {
+	c := Codec{ServerAddr: get("PROVISIO_CODEC_ADDR", DefaultCodecAddr)}
+	spec, file, id := get("PROVISIO_CODEC_KEYS", ""), get("PROVISIO_CODEC_KEYS_FILE", ""), get("PROVISIO_CODEC_KEY_ID", "")
+	source := "PROVISIO_CODEC_KEYS"
+	switch {
+	case spec != "" && file != "":
+		return Codec{}, errors.New("PROVISIO_CODEC_KEYS and PROVISIO_CODEC_KEYS_FILE are both set: set one")
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return Codec{}, fmt.Errorf("PROVISIO_CODEC_KEYS_FILE: %w", err)
+		}
+		spec, source = string(data), "PROVISIO_CODEC_KEYS_FILE "+file
+		if strings.TrimSpace(spec) == "" {
+			return Codec{}, fmt.Errorf("%s: the file is empty", source)
+		}
+	}
+	if spec == "" {
+		if id != "" {
+			return Codec{}, errors.New("PROVISIO_CODEC_KEY_ID is set but there are no keys: set PROVISIO_CODEC_KEYS or PROVISIO_CODEC_KEYS_FILE")
+		}
+		return c, nil
+	}
+	keys, err := codec.ParseKeys(spec)
+	if err != nil {
+		return Codec{}, fmt.Errorf("%s: %w", source, err)
+	}
+	cd, err := codec.New(keys, id)
+	if err != nil {
+		return Codec{}, fmt.Errorf("PROVISIO_CODEC_KEY_ID: %w", err)
+	}
+	c.Keys, c.KeyID = keys, cd.KeyID()
+	return c, nil
+}
+
 // String describes the configuration with every secret redacted, so it can
 // be logged at start-up.
 func (c Config) String() string {
-	return fmt.Sprintf("temporal=%s namespace=%s queue=%s ui=%s store=%s ldap=%s pg=%s scim=%s policy=%s webhook=%s",
+	enc := "off"
+	if c.Codec.Enabled() {
+		enc = fmt.Sprintf("aes-256-gcm(key=%s,keys=%d)", c.Codec.KeyID, len(c.Codec.Keys))
+	}
+	return fmt.Sprintf("temporal=%s namespace=%s queue=%s ui=%s store=%s ldap=%s pg=%s scim=%s policy=%s webhook=%s encryption=%s",
 		c.TemporalAddress, c.TemporalNamespace, c.TaskQueue, c.UIURL, Redact(c.StoreURL),
-		Redact(c.LDAP.URL), Redact(c.Postgres.URL), Redact(c.SCIM.URL), c.PolicyFile, c.Webhook.Addr)
+		Redact(c.LDAP.URL), Redact(c.Postgres.URL), Redact(c.SCIM.URL), c.PolicyFile, c.Webhook.Addr, enc)
 }
 
 // RunURL is the Temporal UI page of one workflow run.

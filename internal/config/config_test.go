@@ -1,12 +1,19 @@
 package config
 
 import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/provisio-dev/provisio/internal/codec"
 )
 
 // env is a lookup over a map, standing in for the process environment.
@@ -40,7 +47,9 @@ func TestDefaults(t *testing.T) {
 		SCIM:            SCIM{URL: "http://127.0.0.1:8280/scim/v2", Token: "dev-scim-token"},
 		ShutdownTimeout: 30 * time.Second,
 		Webhook:         Webhook{Addr: "127.0.0.1:8290"},
+		Codec:           Codec{ServerAddr: "127.0.0.1:8234"},
 	}, c)
+	assert.False(t, c.Codec.Enabled(), "without keys payloads are not encrypted")
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -83,6 +92,9 @@ func TestEnvOverrides(t *testing.T) {
 		{"TEMPORAL_ADDRESS", "  temporal:7233 \n", func(c Config) any { return c.TemporalAddress }, "temporal:7233"},
 		{"TEMPORAL_ADDRESS", "   ", func(c Config) any { return c.TemporalAddress }, DefaultTemporalAddress},
 		{"PROVISIO_SHUTDOWN_TIMEOUT", "", func(c Config) any { return c.ShutdownTimeout }, 30 * time.Second},
+		{"PROVISIO_CODEC_ADDR", "0.0.0.0:9234", func(c Config) any { return c.Codec.ServerAddr }, "0.0.0.0:9234"},
+		{"PROVISIO_CODEC_KEYS", "k1:" + testKeyB64(1), func(c Config) any { return c.Codec.KeyID }, "k1"},
+		{"PROVISIO_CODEC_KEYS", "k1:" + testKeyB64(1), func(c Config) any { return c.Codec.Enabled() }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -141,7 +153,7 @@ func TestStringHidesSecrets(t *testing.T) {
 			name:    "defaults",
 			env:     map[string]string{},
 			secrets: []string{"dev-scim-token", "admin"},
-			shows:   []string{"temporal=127.0.0.1:7233", "pg=postgres://postgres@127.0.0.1:5432/postgres", "store=postgres://postgres@127.0.0.1:5432/provisio"},
+			shows:   []string{"encryption=off", "temporal=127.0.0.1:7233", "pg=postgres://postgres@127.0.0.1:5432/postgres", "store=postgres://postgres@127.0.0.1:5432/provisio"},
 		},
 		{
 			name: "password in PG_URL",
@@ -178,6 +190,12 @@ func TestStringHidesSecrets(t *testing.T) {
 			env:     map[string]string{"PROVISIO_WEBHOOK_SECRET": "whs3cret-0123456789abcdef0123456789", "PROVISIO_WEBHOOK_ADDR": "0.0.0.0:9000"},
 			secrets: []string{"whs3cret"},
 			shows:   []string{"webhook=0.0.0.0:9000"},
+		},
+		{
+			name:    "codec keys",
+			env:     map[string]string{"PROVISIO_CODEC_KEYS": "old:" + testKeyB64(1) + ",new:" + testKeyB64(2), "PROVISIO_CODEC_KEY_ID": "new"},
+			secrets: []string{testKeyB64(1), testKeyB64(2), testKeyB64(1)[:12]},
+			shows:   []string{"encryption=aes-256-gcm(key=new,keys=2)"},
 		},
 		{
 			name:    "credentials in the LDAP and SCIM URLs",
@@ -305,5 +323,87 @@ func TestWebhookSecretCheck(t *testing.T) {
 		if tt.secret != "" {
 			assert.NotContains(t, err.Error(), tt.secret, "the secret is never repeated")
 		}
+	}
+}
+
+// testKeyB64 is a 32-byte key of b's, base64-encoded.
+func testKeyB64(b byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, codec.KeySize))
+}
+
+func TestCodecSettings(t *testing.T) {
+	k1, k2 := "k1:"+testKeyB64(1), "k2:"+testKeyB64(2)
+	keyFile := filepath.Join(t.TempDir(), "codec.keys")
+	require.NoError(t, os.WriteFile(keyFile, []byte("# dev keys\n"+k1+"\n"+k2+"\n"), 0o600))
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantIDs   []string
+		wantKeyID string
+	}{
+		{"one key", map[string]string{"PROVISIO_CODEC_KEYS": k1}, []string{"k1"}, "k1"},
+		{"rotation: two keys, the new one encrypts", map[string]string{"PROVISIO_CODEC_KEYS": k1 + "," + k2, "PROVISIO_CODEC_KEY_ID": "k2"}, []string{"k1", "k2"}, "k2"},
+		{"key file", map[string]string{"PROVISIO_CODEC_KEYS_FILE": keyFile, "PROVISIO_CODEC_KEY_ID": "k1"}, []string{"k1", "k2"}, "k1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromLookup(env(tt.env))
+			require.NoError(t, err)
+			require.True(t, c.Codec.Enabled())
+			var ids []string
+			for _, k := range c.Codec.Keys {
+				ids = append(ids, k.ID)
+			}
+			assert.Equal(t, tt.wantIDs, ids)
+			assert.Equal(t, tt.wantKeyID, c.Codec.KeyID)
+			cd, err := c.Codec.New()
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantKeyID, cd.KeyID())
+			for _, format := range []string{"%v", "%+v", "%#v"} {
+				s := fmt.Sprintf(format, c)
+				assert.NotContains(t, s, testKeyB64(1)[:12], format)
+				assert.NotContains(t, s, "[1 1 1 1", format)
+			}
+		})
+	}
+	_, err := Config{}.Codec.New()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "payload encryption is off")
+}
+
+func TestCodecSettingErrors(t *testing.T) {
+	k1, k2 := "k1:"+testKeyB64(1), "k2:"+testKeyB64(2)
+	dir := t.TempDir()
+	emptyFile := filepath.Join(dir, "empty.keys")
+	require.NoError(t, os.WriteFile(emptyFile, []byte("\n"), 0o600))
+	badFile := filepath.Join(dir, "bad.keys")
+	require.NoError(t, os.WriteFile(badFile, []byte("k1:"+testKeyB64(1)[:20]+"\n"), 0o600))
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{"key of 16 bytes", map[string]string{"PROVISIO_CODEC_KEYS": "k1:" + base64.StdEncoding.EncodeToString(make([]byte, 16))},
+			`PROVISIO_CODEC_KEYS: entry 1: key "k1" has 16 bytes, want 32`},
+		{"bad base64", map[string]string{"PROVISIO_CODEC_KEYS": "k1:%%%"}, "PROVISIO_CODEC_KEYS: entry 1 (key \"k1\"): the key is not valid standard base64"},
+		{"duplicate IDs", map[string]string{"PROVISIO_CODEC_KEYS": k1 + ",k1:" + testKeyB64(2)}, `PROVISIO_CODEC_KEYS: entry 2: key ID "k1" appears twice`},
+		{"key ID not among the keys", map[string]string{"PROVISIO_CODEC_KEYS": k1 + "," + k2, "PROVISIO_CODEC_KEY_ID": "k3"},
+			`PROVISIO_CODEC_KEY_ID: codec: key ID "k3" is not among the keys (k1, k2)`},
+		{"two keys, none named", map[string]string{"PROVISIO_CODEC_KEYS": k1 + "," + k2}, "PROVISIO_CODEC_KEY_ID: codec: 2 keys (k1, k2) and none named"},
+		{"key ID without keys", map[string]string{"PROVISIO_CODEC_KEY_ID": "k1"}, "PROVISIO_CODEC_KEY_ID is set but there are no keys"},
+		{"keys twice", map[string]string{"PROVISIO_CODEC_KEYS": k1, "PROVISIO_CODEC_KEYS_FILE": emptyFile}, "PROVISIO_CODEC_KEYS and PROVISIO_CODEC_KEYS_FILE are both set"},
+		{"missing file", map[string]string{"PROVISIO_CODEC_KEYS_FILE": filepath.Join(dir, "nope")}, "PROVISIO_CODEC_KEYS_FILE: open"},
+		{"empty file", map[string]string{"PROVISIO_CODEC_KEYS_FILE": emptyFile}, "PROVISIO_CODEC_KEYS_FILE " + emptyFile + ": the file is empty"},
+		{"bad key in the file", map[string]string{"PROVISIO_CODEC_KEYS_FILE": badFile}, "PROVISIO_CODEC_KEYS_FILE " + badFile + ": entry 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := FromLookup(env(tt.env))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.NotContains(t, err.Error(), testKeyB64(1)[:20], "the key is never repeated")
+			assert.NotContains(t, err.Error(), testKeyB64(2)[:20], "the key is never repeated")
+			assert.Equal(t, Config{}, c, "a failed load returns no half-built config")
+		})
 	}
 }

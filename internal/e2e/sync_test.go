@@ -114,7 +114,7 @@ func TestRosterSyncEndToEnd(t *testing.T) {
 	assert.True(t, dry.DryRun)
 	assert.Equal(t, len(fx.people), dry.Started["joiner"], out)
 	assert.Len(t, dry.Events, len(fx.people))
-	_, err = c.DescribeWorkflowExecution(ctx, workflows.OnboardingID(fx.people[0].EmployeeID), "")
+	_, err = c.DescribeWorkflow(ctx, workflows.OnboardingID(fx.people[0].EmployeeID), "")
 	var notFound *serviceerror.NotFound
 	assert.True(t, errors.As(err, &notFound), "a dry run starts nothing: %v", err)
 	state, err := roster.NewStore(pool).Load(ctx, source)
@@ -294,7 +294,7 @@ func TestRosterSyncEndToEnd(t *testing.T) {
 	assert.Equal(t, roster.StatusActive, state[broken.EmployeeID].Status, "the broken row's person is kept as they were")
 	assert.NotContains(t, state, stranger.EmployeeID)
 	if broken.EmploymentType == hr.TypeEmployee {
-		_, err = c.DescribeWorkflowExecution(ctx, workflows.OffboardingID(broken.EmployeeID), "")
+		_, err = c.DescribeWorkflow(ctx, workflows.OffboardingID(broken.EmployeeID), "")
 		assert.True(t, errors.As(err, &notFound), "no offboarding for %s: %v", broken.EmployeeID, err)
 	}
 }
@@ -374,7 +374,7 @@ func freePrefix(t *testing.T, c client.Client) string {
 		n, err := rand.Int(rand.Reader, big.NewInt(4000))
 		require.NoError(t, err)
 		prefix := fmt.Sprint(5000 + n.Int64())
-		_, err = c.DescribeWorkflowExecution(ctx, workflows.OnboardingID("E"+prefix+"00"), "")
+		_, err = c.DescribeWorkflow(ctx, workflows.OnboardingID("E"+prefix+"00"), "")
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
 			return prefix

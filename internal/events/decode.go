@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/provisio-dev/provisio/internal/hr"
 )
@@ -111,6 +113,12 @@ func decodeStrict(r io.Reader, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return invalid("body", "is empty: want one JSON object")
 	}
+	// encoding/json would quietly turn each invalid byte into U+FFFD, so a
+	// Latin-1 "José" would become an account named "Jos\uFFFD"; the roster
+	// sync refuses such files too.
+	if !utf8.Valid(data) {
+		return invalid("body", fmt.Sprintf("is not valid UTF-8 (first bad byte at offset %d): send the JSON as UTF-8", invalidUTF8At(data)))
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -120,6 +128,19 @@ func decodeStrict(r io.Reader, v any) error {
 		return invalid("body", "holds more than one JSON value: want exactly one object")
 	}
 	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of data that is not
+// part of a valid UTF-8 sequence.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
 
 // jsonError turns encoding/json's errors into a field error.
@@ -132,16 +153,33 @@ func jsonError(err error) *InvalidError {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return invalid("body", "malformed JSON: it ends too early")
 	case errors.As(err, &typ):
-		field := strings.TrimPrefix(typ.Field, "person.")
+		// The path holds the Go names of the embedded wire structs
+		// ("person.personFields.given_name"); the sender knows only the
+		// JSON names.
+		field := strings.NewReplacer("eventFields.", "", "personFields.", "").Replace(typ.Field)
+		field = strings.TrimPrefix(field, "person.")
 		if field == "" {
 			return invalid("body", fmt.Sprintf("want a JSON object, got %s", typ.Value))
 		}
 		return invalid(field, fmt.Sprintf("want a JSON %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return invalid(strings.Trim(name, `"`), "unknown field: not part of an event")
+		return invalid(unknownFieldName(name), "unknown field: not part of an event")
 	}
 	return invalid("body", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// unknownFieldName names an unknown key, given as encoding/json quotes it:
+// bare when it is a plain name, else still quoted (an empty key, spaces,
+// escapes) and shortened, since it is whatever the sender typed.
+func unknownFieldName(quoted string) string {
+	key, err := strconv.Unquote(quoted)
+	if err == nil && key != "" && len(key) <= 64 && !strings.ContainsFunc(key, func(r rune) bool {
+		return !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		return key
+	}
+	return clip(quoted)
 }
 
 func jsonKind(goKind string) string {

@@ -185,6 +185,11 @@ func ParseDate(s string) (Date, error) {
 	if err != nil {
 		return Date{}, fmt.Errorf("want YYYY-MM-DD, got %q", clip(s))
 	}
+	if t.IsZero() {
+		// 0001-01-01 is the zero Date, which means "no date": were it
+		// accepted, an end date would silently vanish.
+		return Date{}, fmt.Errorf("%s is not a date: leave the field empty for none", s)
+	}
 	return Date{t}, nil
 }
 

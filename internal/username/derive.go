@@ -62,25 +62,28 @@ func Derive(given, family, employeeID string) string {
 
 // Candidates yields base, then base2, base3, ... for resolving collisions,
 // each at most MaxLen bytes (base is shortened to make room for the number).
-// When base ends in a digit (an employee ID), the number follows a "-" so
-// "e100123" and "e1001232" are never confused. The sequence is endless; the
-// caller stops it.
+// When base, as shortened, ends in a digit (an employee ID), the number
+// follows a "-" so "e100123" and "e1001232" are never confused and no
+// candidate repeats. The sequence is endless; the caller stops it.
 func Candidates(base string) iter.Seq[string] {
 	base = cut(base, MaxLen)
 	if base == "" {
 		base = fallbackName
-	}
-	sep := ""
-	if last := base[len(base)-1]; last >= '0' && last <= '9' {
-		sep = "-"
 	}
 	return func(yield func(string) bool) {
 		if !yield(base) {
 			return
 		}
 		for n := 2; ; n++ {
-			suffix := sep + strconv.Itoa(n)
-			if !yield(cut(base, MaxLen-len(suffix)) + suffix) {
+			num := strconv.Itoa(n)
+			// The hyphen goes in whenever the shortened base ends in a
+			// digit, not only when the whole base does: "...1b" cut to
+			// "...1" plus 2 would read as the 12th candidate.
+			prefix := cut(base, MaxLen-len(num))
+			if prefix != "" && prefix[len(prefix)-1] >= '0' && prefix[len(prefix)-1] <= '9' {
+				prefix = cut(base, MaxLen-len(num)-1) + "-"
+			}
+			if !yield(prefix + num) {
 				return
 			}
 		}
