@@ -29,6 +29,12 @@ type Audit struct {
 	// PolicyVersion is the policy that decided the change, if any.
 	PolicyVersion string `json:"policyVersion,omitempty"`
 	ledger.Justification
+	// Retry is set when a workflow tries a step again with a new activity
+	// after an earlier one failed for good (a leaver's retry loop): that
+	// one may have made the change and failed to record it (the ledger
+	// was down), so a call that finds nothing left to do still records,
+	// as a retried attempt of one activity does.
+	Retry bool `json:"retry,omitempty"`
 }
 
 // change is one change an activity is about to make, as the ledger will
@@ -55,7 +61,7 @@ func (a *Activities) prepare(ctx context.Context, op string, au Audit, app, acco
 	if err := e.Validate(); err != nil {
 		return change{}, invalid(op, "audit: %v", err)
 	}
-	return change{entry: e, retry: info.Attempt > 1}, nil
+	return change{entry: e, retry: info.Attempt > 1 || au.Retry}, nil
 }
 
 // happened reports whether a change must be recorded: when the connector

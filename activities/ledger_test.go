@@ -166,3 +166,55 @@ func TestLedgerOutageIsRetriedAndRecordedOnce(t *testing.T) {
 	assert.Equal(t, 3, f.ledger.calls, "two failed records, then one that wrote")
 	f.ledger.mu.Unlock()
 }
+
+// TestLedgerOutageOutlastingTheActivity: a leaver's step whose activity
+// made the change but could not record it, on every attempt, is tried
+// again by the workflow with a new activity, which finds nothing left to
+// do. Only when the workflow says it retries (Audit.Retry) is the change
+// recorded then; otherwise the ledger would keep showing access that is
+// gone.
+func TestLedgerOutageOutlastingTheActivity(t *testing.T) {
+	f := newFixture(t)
+	_, err := run[connectors.EnsureAccountResponse](f, f.acts.EnsureAccount,
+		activities.EnsureAccountInput{App: "pg-b", Account: account("ada"), Audit: joiner})
+	require.NoError(t, err)
+	grant := activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.group, Audit: joiner}
+	_, err = run[connectors.EntitlementResponse](f, f.acts.GrantEntitlement, grant)
+	require.NoError(t, err)
+
+	leaver := activities.Audit{EmployeeID: "E100001", Justification: ledger.Justification{Event: ledger.EventLeaver}}
+	revoke := activities.EntitlementInput{App: "pg-b", Username: "ada", Entitlement: f.group, Audit: leaver}
+	f.ledger.mu.Lock()
+	f.ledger.failures = 1
+	f.ledger.mu.Unlock()
+	_, err = run[connectors.EntitlementResponse](f, f.acts.RevokeEntitlement, revoke)
+	require.ErrorContains(t, err, "made but not recorded")
+	assert.False(t, f.member(f.prefix("pg-b")+"ada", f.group), "the revocation itself was made")
+
+	tests := []struct {
+		name   string
+		retry  bool
+		record bool
+	}{
+		{"a first try that finds nothing to do records nothing", false, false},
+		{"the workflow's retry records the change", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(f.ledger.all())
+			in := revoke
+			in.Audit.Retry = tt.retry
+			res, err := run[connectors.EntitlementResponse](f, f.acts.RevokeEntitlement, in)
+			require.NoError(t, err)
+			assert.False(t, res.Changed)
+			entries := f.ledger.all()
+			if !tt.record {
+				assert.Len(t, entries, before)
+				return
+			}
+			require.Len(t, entries, before+1)
+			assert.Equal(t, ledger.ActionRevoked, entries[before].Action)
+			assert.Empty(t, ledger.Fold(entries)[1:], "the ledger no longer shows the entitlement")
+		})
+	}
+}

@@ -55,6 +55,12 @@ type FindAccountsInput struct {
 	// Applications limits the search; empty means every application this
 	// worker has a connector for.
 	Applications []string `json:"applications,omitempty"`
+	// RetryUnreadable fails the call, retryably, when an application
+	// cannot be read for a reason a retry can cure (down, timing out), so
+	// the activity's retry policy waits out an outage. Callers that act on
+	// the readable applications at once and retry the others themselves
+	// (the leaver) leave it off.
+	RetryUnreadable bool `json:"retryUnreadable,omitempty"`
 }
 
 // FindAccountsResult is what a person holds. One unreachable application
@@ -138,6 +144,14 @@ func (a *Activities) FindAccounts(ctx context.Context, in FindAccountsInput) (Fi
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return FindAccountsResult{}, err
+	}
+	if in.RetryUnreadable {
+		for _, f := range res.Applications {
+			if f.Error != "" && connectors.ErrorKind(f.ErrorKind).Retryable() {
+				return FindAccountsResult{}, temporal.NewApplicationError(
+					op+": cannot read the account in "+f.Application+" (retrying): "+f.Error, f.ErrorKind)
+			}
+		}
 	}
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/provisio-dev/provisio/activities"
@@ -232,4 +233,45 @@ func TestAwaitWorkflowClosedNeedsAWorker(t *testing.T) {
 	_, err := env.ExecuteActivity(a.AwaitWorkflowClosed, activities.AwaitWorkflowClosedInput{})
 	assert.Equal(t, string(connectors.KindInvalid), errType(t, err))
 	assert.Contains(t, err.Error(), "workflow ID is empty")
+}
+
+// TestFindAccountsRetryUnreadable: a caller that cannot act on half the
+// applications (the mover) gets a retryable failure while one is down, so
+// the activity's retries wait the outage out; an error no retry cures is
+// still reported in the result.
+func TestFindAccountsRetryUnreadable(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		retry   bool
+		wantErr string
+	}{
+		{"down, retried", connectors.Errorf(connectors.KindUnavailable, "ldap", "GetAccount", nil, "connection refused"), true, "cannot read the account in ldap (retrying)"},
+		{"timing out, retried", connectors.Errorf(connectors.KindTimeout, "ldap", "GetAccount", nil, "no answer"), true, "cannot read the account in ldap (retrying)"},
+		{"down, reported when not asked to retry", connectors.Errorf(connectors.KindUnavailable, "ldap", "GetAccount", nil, "connection refused"), false, ""},
+		{"refused for good, reported", connectors.Errorf(connectors.KindPermission, "ldap", "GetAccount", nil, "insufficient access"), true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &activities.Activities{
+				Connectors: map[string]connectors.Connector{
+					"ldap": &stubConnector{name: "ldap", err: tt.err},
+					"scim": &stubConnector{name: "scim", acct: connectors.Account{EmployeeID: "E100001"}},
+				},
+				Usernames: &lookup{names: map[string]string{"E100001": "ada.lovelace"}},
+			}
+			res, err := findAccounts(t, a, activities.FindAccountsInput{EmployeeID: "E100001", RetryUnreadable: tt.retry})
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				var ae *temporal.ApplicationError
+				require.ErrorAs(t, err, &ae)
+				assert.False(t, ae.NonRetryable(), "the activity's retry policy retries it")
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, res.Applications, 2)
+			assert.NotEmpty(t, res.Applications[0].Error, "ldap's error is in the result")
+			assert.True(t, res.Applications[1].Exists)
+		})
+	}
 }

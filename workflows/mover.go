@@ -330,7 +330,9 @@ func (m *mover) plan(ctx workflow.Context) (activities.DiffAccessResult, error) 
 	p := m.in.Person
 	var found activities.FindAccountsResult
 	if err := workflow.ExecuteActivity(provisionOptions(ctx, "Find accounts"), acts.FindAccounts,
-		activities.FindAccountsInput{EmployeeID: p.EmployeeID}).Get(ctx, &found); err != nil {
+		// An application that is down is waited for (the activity's
+		// retries), not taken for a refusal.
+		activities.FindAccountsInput{EmployeeID: p.EmployeeID, RetryUnreadable: true}).Get(ctx, &found); err != nil {
 		return activities.DiffAccessResult{}, m.refuse(ctx, ErrMoverRefused, "cannot read what the person holds: "+message(err))
 	}
 	if found.Username == "" {

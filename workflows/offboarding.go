@@ -479,6 +479,7 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 	in := activities.AccountInput{App: app, Username: username, Audit: o.audit()}
 	err := o.persist(ctx, app, "disable account", func(c workflow.Context) error {
 		var r connectors.DisableResponse
+		in.Audit.Retry = retried(c)
 		err := workflow.ExecuteActivity(deprovisionOptions(c, "Disable account and end sessions in "+app), acts.DisableAccount, in).Get(c, &r)
 		switch {
 		case isKind(err, connectors.KindNotFound):
@@ -572,6 +573,7 @@ func (o *offboarding) revokeAll(ctx workflow.Context) {
 			for _, ent := range a.entitlements {
 				in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent, Audit: o.audit()}
 				err := o.persist(gctx, app, "revoke "+ent, func(c workflow.Context) error {
+					in.Audit.Retry = retried(c)
 					err := workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
 					if isKind(err, connectors.KindNotFound) {
 						// The entitlement itself is gone: nothing is held.
@@ -612,6 +614,7 @@ func (o *offboarding) deleteAll(ctx workflow.Context) {
 			o.setState(gctx, StateDeleting)
 			in := activities.AccountInput{App: app, Username: o.st.Username, Audit: o.audit()}
 			err := o.persist(gctx, app, "delete account", func(c workflow.Context) error {
+				in.Audit.Retry = retried(c)
 				return workflow.ExecuteActivity(deprovisionOptions(c, "Delete account in "+app), acts.DeleteAccount, in).Get(c, nil)
 			})
 			o.deleting--
@@ -675,8 +678,8 @@ func (o *offboarding) skip(app, reason string) {
 // can never work, or the cancellation error when ctx is cancelled.
 func (o *offboarding) persist(ctx workflow.Context, app, step string, try func(workflow.Context) error) error {
 	delay := firstRetryDelay
-	for {
-		err := try(ctx)
+	for tries := 0; ; tries++ {
+		err := try(withRetried(ctx, tries > 0))
 		if err == nil {
 			o.resolve(ctx, app, step)
 			return nil
@@ -693,6 +696,22 @@ func (o *offboarding) persist(ctx workflow.Context, app, step string, try func(w
 		}
 		delay = min(2*delay, maxRetryDelay)
 	}
+}
+
+// retriedKey marks the context a persist loop hands to a try after the
+// first: steps that change an application tell their activity
+// (Audit.Retry), so a change an earlier try made but could not record in
+// the ledger is recorded now.
+type retriedKey struct{}
+
+func withRetried(ctx workflow.Context, again bool) workflow.Context {
+	return workflow.WithValue(ctx, retriedKey{}, again)
+}
+
+// retried reports whether ctx is a persist loop's second or later try.
+func retried(ctx workflow.Context) bool {
+	again, _ := ctx.Value(retriedKey{}).(bool)
+	return again
 }
 
 // fail records a step that can never succeed; the run fails at its end,

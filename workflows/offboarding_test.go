@@ -416,6 +416,15 @@ func TestOffboardingOutageNeedsAttentionUntilTheApplicationRecovers(t *testing.T
 	res := env.result(t)
 	require.Equal(t, []bool{true, false}, env.attention, "raised once, cleared once recovered")
 	require.Equal(t, 8, disables)
+	// Five attempts of the first activity, then the workflow's second try
+	// (a new activity), which says it retries: an earlier try may have
+	// disabled the account without recording it in the ledger.
+	pg := env.rec.audits["disable postgres"]
+	require.Len(t, pg, 8)
+	for i, au := range pg {
+		require.Equal(t, i >= 5, au.Retry, "attempt %d", i+1)
+	}
+	require.False(t, env.rec.audits["disable ldap"][0].Retry, "a first try is no retry")
 	require.Equal(t, testStart, env.rec.at["disable ldap"])
 	require.True(t, env.rec.at["disable postgres"].After(testStart.Add(time.Minute)), "retried after a durable pause")
 	require.Contains(t, env.rec.list(), "disable scim")

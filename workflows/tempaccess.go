@@ -578,12 +578,14 @@ func (t *tempAccess) end(ctx workflow.Context, state, by, reason string) (Tempor
 	au := t.audit(note)
 	in := activities.EntitlementInput{App: app, Username: t.st.Username, Entitlement: ent, Audit: au}
 	revokeErr := t.persist(dctx, "revoke "+ent+" in "+app, func(c workflow.Context) error {
+		in.Audit.Retry = retried(c)
 		return workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
 	})
 	var deleteErr error
 	if revokeErr == nil && t.st.AccountCreated {
 		acct := activities.AccountInput{App: app, Username: t.st.Username, Audit: au}
 		deleteErr = t.persist(dctx, "delete account in "+app, func(c workflow.Context) error {
+			acct.Audit.Retry = retried(c)
 			return workflow.ExecuteActivity(deprovisionOptions(c, "Delete the account created for this grant in "+app), acts.DeleteAccount, acct).Get(c, nil)
 		})
 	}
@@ -608,8 +610,8 @@ func (t *tempAccess) end(ctx workflow.Context, state, by, reason string) (Tempor
 // carries NeedsAttention. Only input that can never work stops it.
 func (t *tempAccess) persist(ctx workflow.Context, step string, try func(workflow.Context) error) error {
 	delay := firstRetryDelay
-	for {
-		err := try(ctx)
+	for tries := 0; ; tries++ {
+		err := try(withRetried(ctx, tries > 0))
 		if err == nil || isKind(err, connectors.KindInvalid) {
 			t.st.Problems = slices.DeleteFunc(t.st.Problems, func(p Problem) bool { return p.Step == step })
 			t.flagAttention(ctx)
