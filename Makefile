@@ -67,8 +67,9 @@ fuzz: ## short fuzz run of every fuzz target (FUZZTIME each, default 10s); finds
 	  done; \
 	done
 
-chaos: ## fault-injection tests (issue 8)
-	@echo "make chaos: not implemented yet (issue 8: crash, restart and outage tests)" >&2; exit 2
+CHAOS_ARGS ?=
+chaos: stack ## fault tests: hires, moves and leavers under worker kills, a Temporal restart, outages and a partial failure (CHAOS_ARGS="--hires 100 ...")
+	$(WITH_STACK_ENV) go run ./chaos $(CHAOS_ARGS)
 
 clean: ## remove build output (keeps .data; use stack-down first)
 	rm -rf $(BIN)
