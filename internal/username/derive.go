@@ -76,19 +76,26 @@ func Candidates(base string) iter.Seq[string] {
 		}
 		for n := 2; ; n++ {
 			num := strconv.Itoa(n)
-			// The hyphen goes in whenever the shortened base ends in a
-			// digit, not only when the whole base does: "...1b" cut to
-			// "...1" plus 2 would read as the 12th candidate.
+			// The hyphen goes in whenever the base or its shortened form
+			// ends in a digit: "...1b" cut to "...1" plus 2 would read as
+			// the 12th candidate, and a full-length "...a10" cut to "...a"
+			// plus 10 would be the base again.
 			prefix := cut(base, MaxLen-len(num))
-			if prefix != "" && prefix[len(prefix)-1] >= '0' && prefix[len(prefix)-1] <= '9' {
+			if endsInDigit(base) || endsInDigit(prefix) {
 				prefix = cut(base, MaxLen-len(num)-1) + "-"
 			}
-			if !yield(prefix + num) {
+			c := prefix + num
+			if c == base {
+				continue // a full-length base ending in "-<n>" cut and rebuilt
+			}
+			if !yield(c) {
 				return
 			}
 		}
 	}
 }
+
+func endsInDigit(s string) bool { return s != "" && s[len(s)-1] >= '0' && s[len(s)-1] <= '9' }
 
 // special maps letters that Unicode decomposition leaves alone to their
 // conventional ASCII spelling. Lowercase only: input is lowered first.
