@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/events"
 	"github.com/provisio-dev/provisio/internal/roster"
+	"github.com/provisio-dev/provisio/internal/storetest"
 	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
@@ -468,23 +468,7 @@ func TestSyncProgressBarOnlyOnATerminal(t *testing.T) {
 // (a database of its own) with a fake starter: the state it writes makes
 // the second sync of the same file start nothing.
 func TestSyncWithThePostgreSQLState(t *testing.T) {
-	base := testenv.PGURL(t)
-	name := "provisio_synctest_" + testenv.RandomLetters(10)
-	url, err := config.WithDatabase(base, name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
+	url := storetest.Database(t, "synctest")
 	starter := &fakeStarter{fail: map[string]error{}}
 	runReal := func(args ...string) (string, error) {
 		var out bytes.Buffer

@@ -1,19 +1,16 @@
 package ledger
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/provisio-dev/provisio/internal/config"
-	"github.com/provisio-dev/provisio/internal/store"
+	"github.com/provisio-dev/provisio/internal/storetest"
 	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
@@ -22,27 +19,7 @@ import (
 // shared database.
 func testStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	t.Helper()
-	base := testenv.PGURL(t)
-	ctx := testenv.Context(t)
-	name := "provisio_ledgertest_" + testenv.RandomLetters(10)
-	url, err := config.WithDatabase(base, name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	pool, err := store.Open(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := storetest.Pool(t, "ledgertest")
 	return New(pool), pool
 }
 

@@ -1,23 +1,20 @@
 package reconcile_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/provisio-dev/provisio/connectors"
-	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/hr"
 	"github.com/provisio-dev/provisio/internal/ledger"
 	"github.com/provisio-dev/provisio/internal/reconcile"
 	"github.com/provisio-dev/provisio/internal/roster"
-	"github.com/provisio-dev/provisio/internal/store"
+	"github.com/provisio-dev/provisio/internal/storetest"
 	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
@@ -26,28 +23,7 @@ import (
 // never skips, without it.
 func testPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	base := testenv.PGURL(t)
-	ctx := testenv.Context(t)
-	name := "provisio_reconciletest_" + testenv.RandomLetters(10)
-	url, err := config.WithDatabase(base, name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	pool, err := store.Open(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
+	return storetest.Pool(t, "reconciletest")
 }
 
 func staff(id, dept string) hr.Person {

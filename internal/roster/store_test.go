@@ -1,18 +1,15 @@
 package roster
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/hr"
-	"github.com/provisio-dev/provisio/internal/store"
+	"github.com/provisio-dev/provisio/internal/storetest"
 	"github.com/provisio-dev/provisio/internal/testenv"
 )
 
@@ -20,28 +17,7 @@ import (
 // ends. PostgreSQL must be up: the test fails, never skips, without it.
 func testStore(t *testing.T) *Store {
 	t.Helper()
-	base := testenv.PGURL(t)
-	ctx := testenv.Context(t)
-	name := "provisio_rostertest_" + testenv.RandomLetters(10)
-	url, err := config.WithDatabase(base, name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	pool, err := store.Open(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return NewStore(pool)
+	return NewStore(storetest.Pool(t, "rostertest"))
 }
 
 func TestStoreSaveLoadLookup(t *testing.T) {
