@@ -34,6 +34,12 @@ type Connector interface {
 	// ListAccounts returns one page of accounts in a stable order. Pass the
 	// returned NextPageToken to get the next page; an empty token ends.
 	ListAccounts(ctx context.Context, req ListAccountsRequest) (ListAccountsResponse, error)
+	// Verify reads the application back and reports whether a revocation
+	// (a disable, a revoke or a delete) is in effect now, as the
+	// application enforces it: a change the application accepted but
+	// ignores reads as not verified. It changes nothing. An error means the
+	// application could not be read, never that the check failed.
+	Verify(ctx context.Context, req VerifyRequest) (Verification, error)
 	// Close releases pooled connections.
 	Close() error
 }
@@ -111,6 +117,44 @@ type DeleteResponse struct {
 	Deleted bool `json:"deleted"`
 }
 
+// Check names the revocation Verify looks for.
+type Check string
+
+// The checks Verify makes.
+const (
+	// CheckDisabled: the account exists and cannot log in, and no live
+	// session of it remains where the application has sessions.
+	CheckDisabled Check = "disabled"
+	// CheckRevoked: the account does not hold the entitlement (an account
+	// or entitlement that does not exist holds nothing).
+	CheckRevoked Check = "revoked"
+	// CheckDeleted: the account does not exist.
+	CheckDeleted Check = "deleted"
+)
+
+// Valid reports whether c is one of the checks.
+func (c Check) Valid() bool {
+	return c == CheckDisabled || c == CheckRevoked || c == CheckDeleted
+}
+
+// VerifyRequest names the account, and for CheckRevoked the entitlement,
+// to check.
+type VerifyRequest struct {
+	Username string
+	Check    Check
+	// Entitlement is required for CheckRevoked and must be empty otherwise.
+	Entitlement string
+}
+
+// Verification is what a read-back found.
+type Verification struct {
+	// Verified is true when the revocation is in effect.
+	Verified bool `json:"verified"`
+	// Detail says what was read, in words an operator can act on: what
+	// proved the revocation, or what still grants access.
+	Detail string `json:"detail"`
+}
+
 // ListAccountsRequest asks for one page of accounts.
 type ListAccountsRequest struct {
 	// PageSize is the most accounts to return; 0 means DefaultPageSize.
@@ -157,11 +201,16 @@ const (
 	KindNotFound    ErrorKind = "NotFound"
 	KindUnavailable ErrorKind = "Unavailable"
 	KindTimeout     ErrorKind = "Timeout"
+	// KindNotVerified is a revocation the application accepted but that a
+	// read-back does not show in effect (an application that ignores a
+	// disable, a session that survived it). Retrying may help: the
+	// application may catch up, or an operator may fix it.
+	KindNotVerified ErrorKind = "NotVerified"
 )
 
 // Retryable reports whether a retry of the same request can succeed.
 func (k ErrorKind) Retryable() bool {
-	return k == KindUnavailable || k == KindTimeout
+	return k == KindUnavailable || k == KindTimeout || k == KindNotVerified
 }
 
 // Error is the one error type connectors return. Message must never hold a

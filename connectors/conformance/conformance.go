@@ -43,6 +43,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("GrantAndRevokeAreIdempotent", s.grantRevoke)
 	t.Run("DisableBlocksLoginAndEnableRestores", s.disableBlocksLogin)
 	t.Run("DeleteIsIdempotent", s.deleteIdempotent)
+	t.Run("VerifyReadsRevocationsBack", s.verifyReadsBack)
 	t.Run("GetMissingIsNotFound", s.getMissing)
 	t.Run("ListPagesThroughEveryAccount", s.listPages)
 	t.Run("HostileInputIsExactOrRefused", s.hostileInput)
@@ -260,6 +261,63 @@ func (s *suite) deleteIdempotent(t *testing.T) {
 
 	_, err = c.GetAccount(ctx, connectors.AccountRequest{Username: u})
 	assert.True(t, connectors.IsNotFound(err), "want NotFound after delete, got %v", err)
+}
+
+// verifyReadsBack walks an account through grant, disable, revoke and
+// delete, asking Verify before and after each revocation: it must say "not
+// in effect" before and "in effect" after, with a detail either way.
+func (s *suite) verifyReadsBack(t *testing.T) {
+	ctx, c := s.ctx(t), s.h.Connector
+	u := s.name(t, "verify")
+	s.cleanup(t, u)
+	ent := s.h.Entitlements[0]
+	check := func(req connectors.VerifyRequest, want bool, why string) {
+		t.Helper()
+		v, err := c.Verify(ctx, req)
+		require.NoError(t, err, why)
+		assert.Equal(t, want, v.Verified, "%s: %s", why, v.Detail)
+		assert.NotEmpty(t, v.Detail, "%s: a verification always says what it read", why)
+	}
+	disabled := connectors.VerifyRequest{Username: u, Check: connectors.CheckDisabled}
+	revoked := connectors.VerifyRequest{Username: u, Check: connectors.CheckRevoked, Entitlement: ent}
+	deleted := connectors.VerifyRequest{Username: u, Check: connectors.CheckDeleted}
+
+	_, err := c.EnsureAccount(ctx, connectors.EnsureAccountRequest{Account: s.account(u)})
+	require.NoError(t, err)
+	_, err = c.GrantEntitlement(ctx, connectors.EntitlementRequest{Username: u, Entitlement: ent})
+	require.NoError(t, err)
+	check(disabled, false, "an enabled account is not disabled")
+	check(revoked, false, "a held entitlement is not revoked")
+	check(deleted, false, "an existing account is not deleted")
+
+	_, err = c.DisableAccount(ctx, connectors.AccountRequest{Username: u})
+	require.NoError(t, err)
+	check(disabled, true, "after DisableAccount")
+	check(revoked, false, "a disable does not revoke")
+
+	_, err = c.RevokeEntitlement(ctx, connectors.EntitlementRequest{Username: u, Entitlement: ent})
+	require.NoError(t, err)
+	check(revoked, true, "after RevokeEntitlement")
+
+	_, err = c.EnableAccount(ctx, connectors.AccountRequest{Username: u})
+	require.NoError(t, err)
+	check(disabled, false, "after EnableAccount")
+
+	_, err = c.DeleteAccount(ctx, connectors.AccountRequest{Username: u})
+	require.NoError(t, err)
+	check(deleted, true, "after DeleteAccount")
+	check(revoked, true, "a deleted account holds nothing")
+	check(disabled, false, "a deleted account is not a disabled one: the caller decides what a vanished account means")
+
+	for _, bad := range []connectors.VerifyRequest{
+		{Username: u, Check: "locked"},
+		{Username: "", Check: connectors.CheckDeleted},
+		{Username: u, Check: connectors.CheckRevoked},
+		{Username: u, Check: connectors.CheckDisabled, Entitlement: ent},
+	} {
+		_, err := c.Verify(ctx, bad)
+		assert.Equal(t, connectors.KindInvalid, connectors.KindOf(err), "%+v: want InvalidInput, got %v", bad, err)
+	}
 }
 
 func (s *suite) getMissing(t *testing.T) {

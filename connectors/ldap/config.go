@@ -19,7 +19,8 @@ const (
 	// StrategyPPolicy locks the account with the OpenLDAP ppolicy overlay by
 	// setting pwdAccountLockedTime to 000001010000Z, which ppolicy treats as
 	// locked until an administrator removes it. The server needs the ppolicy
-	// overlay and a default policy with pwdLockout TRUE. Beware: ppolicy
+	// overlay and a default policy with pwdLockout TRUE; Verify also needs
+	// ppolicy_use_lockout (see SkipVerifyBind). Beware: ppolicy
 	// removes pwdAccountLockedTime whenever the password is changed, so a
 	// password reset re-enables a disabled account until the lock is
 	// written again (call DisableAccount after any reset).
@@ -30,7 +31,8 @@ const (
 	// makes the modify fail and be retried instead of being overwritten.
 	// Active Directory creates an account without a password disabled by
 	// itself; EnsureAccount with Disabled also sets userAccountControl to 514
-	// (NORMAL_ACCOUNT|ACCOUNTDISABLE). Not exercised by the test suite.
+	// (NORMAL_ACCOUNT|ACCOUNTDISABLE). Verify probably needs
+	// SkipVerifyBind with it. Not exercised by the test suite.
 	StrategyAD DisableStrategy = "ad"
 )
 
@@ -87,6 +89,15 @@ type Config struct {
 	// ListCursorIdle closes a listing's snapshot left unused this long;
 	// 0 means DefaultListCursorIdle.
 	ListCursorIdle time.Duration
+	// SkipVerifyBind makes Verify accept a disabled account on its lock
+	// attribute alone, without the bind that shows the directory refuses
+	// the account as locked. That bind proves something only where the
+	// directory says why it refused: OpenLDAP does with the ppolicy overlay
+	// and ppolicy_use_lockout. Set it for directories that cannot, such as
+	// Active Directory, which may name a disabled account (data 533) only
+	// to a bind with the right password and counts a wrong one in
+	// badPwdCount towards its lockout threshold.
+	SkipVerifyBind bool
 }
 
 const redacted = "[REDACTED]"
@@ -97,9 +108,9 @@ func (c Config) String() string {
 	if c.BindPassword != "" {
 		pw = redacted
 	}
-	return fmt.Sprintf("ldap.Config{URL:%q BindDN:%q BindPassword:%q PeopleDN:%q GroupsDN:%q StartTLS:%t TLSConfig:%t InsecureSkipVerify:%t PoolSize:%d DialTimeout:%s RequestTimeout:%s DisableStrategy:%q PlaceholderMember:%q ListCursors:%d ListCursorIdle:%s}",
+	return fmt.Sprintf("ldap.Config{URL:%q BindDN:%q BindPassword:%q PeopleDN:%q GroupsDN:%q StartTLS:%t TLSConfig:%t InsecureSkipVerify:%t PoolSize:%d DialTimeout:%s RequestTimeout:%s DisableStrategy:%q PlaceholderMember:%q ListCursors:%d ListCursorIdle:%s SkipVerifyBind:%t}",
 		c.URL, c.BindDN, pw, c.PeopleDN, c.GroupsDN, c.StartTLS, c.TLSConfig != nil, c.InsecureSkipVerify,
-		c.PoolSize, c.DialTimeout, c.RequestTimeout, c.DisableStrategy, c.PlaceholderMember, c.ListCursors, c.ListCursorIdle)
+		c.PoolSize, c.DialTimeout, c.RequestTimeout, c.DisableStrategy, c.PlaceholderMember, c.ListCursors, c.ListCursorIdle, c.SkipVerifyBind)
 }
 
 // GoString keeps %#v from printing BindPassword.
@@ -124,6 +135,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("disableStrategy", string(c.DisableStrategy)),
 		slog.Int("listCursors", c.ListCursors),
 		slog.Duration("listCursorIdle", c.ListCursorIdle),
+		slog.Bool("skipVerifyBind", c.SkipVerifyBind),
 	)
 }
 

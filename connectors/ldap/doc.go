@@ -47,6 +47,35 @@
 // so disable again after any password reset; "ad" sets the ACCOUNTDISABLE
 // bit (0x2) of Active Directory's userAccountControl.
 //
+// # Verifying
+//
+// Verify reads a revocation back and changes nothing. A disable is verified
+// when the entry carries the strategy's lock and the directory refuses a
+// bind as the account because it is locked. Provisio's accounts usually
+// have no password, so a refused bind alone proves nothing: Verify binds
+// with a random password (an empty one would be an anonymous bind) on a
+// fresh connection of its own, outside the pool and closed at once, and
+// asks for the reason. OpenLDAP gives it in the Password Policy response
+// control (accountLocked) when the ppolicy overlay runs with
+// ppolicy_use_lockout; it then refuses before checking the password and
+// records no pwdFailureTime, so the bind leaves the entry untouched.
+// Without that option, or when the account's password policy has pwdLockout
+// FALSE (ppolicy then ignores the lock), the disable is not verified and
+// the Detail says what to check. Active Directory names the reason in its
+// diagnostic message (data 533, disabled; data 775, locked out), but may
+// name it only to a bind with the right password and counts a wrong one
+// towards its lockout threshold; Config.SkipVerifyBind makes Verify trust
+// the lock attribute alone for such directories.
+//
+// A revoke is verified with one LDAP Compare of member against the
+// account's DN on the group entry, never a read of the member list, so it
+// costs the same on a group of 5,000 members as on one of 5. A missing
+// group holds nothing; a missing account is checked all the same, since a
+// leftover member value would grant the group to an account recreated under
+// the same name. A delete is verified when the entry is gone and no group
+// under GroupsDN still lists its DN (a search on the member index that
+// returns only the groups' names).
+//
 // # Listing
 //
 // ListAccounts returns accounts in one documented order: by uid under
@@ -100,7 +129,8 @@
 // # Connections
 //
 // Connections are pooled (Config.PoolSize) and bound once as Config.BindDN;
-// listing cursors have connections of their own (see Listing).
+// listing cursors and Verify's bind have connections of their own (see
+// Listing and Verifying).
 // A pooled connection found dead is replaced and the operation retried once;
 // every operation is idempotent, so the retry is safe. Each request is bounded
 // by Config.RequestTimeout and by the caller's context, whose cancellation

@@ -42,6 +42,23 @@
 // review. A database that refuses connections (datallowconn = false) cannot
 // be cleaned, and the delete is then reported as Conflict.
 //
+// Verify reads a revocation back from the catalogue, one query per check,
+// without a transaction or the role lock (it reports what PostgreSQL
+// enforces at that moment). Disabled means the role is managed, NOLOGIN,
+// and no backend in pg_stat_activity, in any database, has it as session
+// user: NOLOGIN only refuses new logins, so a role made NOLOGIN without
+// ending its sessions is not disabled, and the detail names the pids still
+// open. Revoked means the role is not a direct member of the group (a
+// missing role or group holds nothing). Deleted means no role of the name
+// exists. Verify is never more lenient than reading GetAccount: a role of
+// the name counts as existing, and holds its memberships, whether provisio
+// manages it or not.
+//
+// Granting and revoking an entitlement adds or removes one
+// pg_auth_members row (GRANT/REVOKE of one member); the group's other
+// members are never read or rewritten, so groups of thousands stay fast and
+// concurrent changes to one group do not overwrite each other.
+//
 // The connector's own role needs to create and drop roles, to hold the
 // privileges of the roles it manages (REASSIGN and DROP OWNED require it:
 // in practice a superuser, or from PostgreSQL 16 a CREATEROLE role with

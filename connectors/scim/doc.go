@@ -17,6 +17,18 @@
 // new logins, and always reports zero sessions ended. Ending live sessions
 // is up to the application.
 //
+// Verify reads a revocation back as the application holds it: the user is
+// found by userName and read again by id (GET /Users/{id}), since the
+// resource endpoint is authoritative where a search index may lag. A
+// disable is verified when "active" reads false (a missing "active" reads
+// as active, and a user that is gone is not a disabled one); a delete when
+// no user is found; a revoke when the user is not a member of the group,
+// read from the user's "groups" attribute, else from the members filter on
+// /Groups, and only from a server that refuses that filter from the one
+// group's member list. Verify sends only GETs. A server that answers a
+// disable with success and keeps the user active is caught here: the
+// detail says the user still reads active=true.
+//
 // Reading is tolerant of common server dialects: booleans sent as strings,
 // a missing totalResults (listing then stops on a short page), attribute
 // names in any case, a User without the "groups" attribute (memberships are

@@ -7,12 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/provisio-dev/provisio/connectors/conformance"
@@ -64,6 +67,7 @@ func testCtx(t *testing.T) context.Context {
 type recorded struct {
 	Method, Path string
 	Filter       string
+	Query        url.Values
 	Body         []byte
 }
 
@@ -78,7 +82,7 @@ func (rc *recorder) wrap(next http.Handler) http.Handler {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rc.mu.Lock()
-		rc.reqs = append(rc.reqs, recorded{Method: r.Method, Path: r.URL.Path, Filter: r.URL.Query().Get("filter"), Body: body})
+		rc.reqs = append(rc.reqs, recorded{Method: r.Method, Path: r.URL.Path, Filter: r.URL.Query().Get("filter"), Query: r.URL.Query(), Body: body})
 		rc.mu.Unlock()
 		next.ServeHTTP(w, r)
 	})
@@ -155,6 +159,13 @@ func (f *fault) wrap(next http.Handler) http.Handler {
 // "groups" attribute, and it passes PATCH ops on in title case
 // ("Replace"), as Azure AD sends them, to show the server side copes too.
 func dialect(next http.Handler) http.Handler {
+	sloppyResponses := editResponses(func(doc any) {
+		if m, ok := doc.(map[string]any); ok {
+			delete(m, "totalResults")
+			delete(m, "itemsPerPage")
+		}
+		sloppy(doc)
+	})(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPatch {
 			body, _ := io.ReadAll(r.Body)
@@ -164,25 +175,7 @@ func dialect(next http.Handler) http.Handler {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			r.ContentLength = int64(len(body))
 		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		var doc any
-		if len(body) > 0 && json.Unmarshal(body, &doc) == nil {
-			if m, ok := doc.(map[string]any); ok {
-				delete(m, "totalResults")
-				delete(m, "itemsPerPage")
-			}
-			sloppy(doc)
-			body, _ = json.Marshal(doc)
-		}
-		for k, v := range rec.Header() {
-			if k != "Content-Length" {
-				w.Header()[k] = v
-			}
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
+		sloppyResponses.ServeHTTP(w, r)
 	})
 }
 
@@ -209,4 +202,140 @@ func sloppy(v any) {
 			sloppy(e)
 		}
 	}
+}
+
+// assertStandardRequests checks that every write the connector sent is
+// plain RFC 7644, whatever dialect the server answered in: PATCH bodies
+// carry exactly the PatchOp schema and lower-case ops, and "active" is
+// always a JSON boolean, never a string.
+func assertStandardRequests(t *testing.T, rc *recorder) {
+	t.Helper()
+	for _, r := range rc.requests("") {
+		switch r.Method {
+		case http.MethodPatch:
+			var body struct {
+				Schemas    []string
+				Operations []struct {
+					Op    string
+					Path  string
+					Value json.RawMessage
+				}
+			}
+			require.NoError(t, json.Unmarshal(r.Body, &body), "%s", r.Body)
+			assert.Equal(t, []string{schemaPatchOp}, body.Schemas, "PATCH %s: the PatchOp schema alone", r.Path)
+			require.NotEmpty(t, body.Operations, "PATCH %s", r.Path)
+			for _, op := range body.Operations {
+				assert.Contains(t, []string{"add", "remove", "replace"}, op.Op, "PATCH %s: ops are lower case", r.Path)
+				if op.Path == "active" {
+					assert.Contains(t, []string{"true", "false"}, string(op.Value), "PATCH %s: active is a JSON boolean", r.Path)
+				}
+			}
+		case http.MethodPost:
+			var body map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(r.Body, &body), "%s", r.Body)
+			if v, ok := body["active"]; ok {
+				assert.Contains(t, []string{"true", "false"}, string(v), "POST %s: active is a JSON boolean", r.Path)
+			}
+		}
+	}
+}
+
+// since returns the requests recorded after the first n.
+func (rc *recorder) since(n int) []recorded {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]recorded(nil), rc.reqs[min(n, len(rc.reqs)):]...)
+}
+
+// count returns how many requests were recorded.
+func (rc *recorder) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.reqs)
+}
+
+// editResponses rewrites every JSON response body of the real server with
+// edit, to play a server that answers differently.
+func editResponses(edit func(doc any)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			body := rec.Body.Bytes()
+			var doc any
+			if len(body) > 0 && json.Unmarshal(body, &doc) == nil {
+				edit(doc)
+				body, _ = json.Marshal(doc)
+			}
+			for k, v := range rec.Header() {
+				if k != "Content-Length" {
+					w.Header()[k] = v
+				}
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(body)
+		})
+	}
+}
+
+// eachUser calls f on every User resource in a response document: the
+// document itself or the Resources of a list.
+func eachUser(doc any, f func(u map[string]any)) {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return
+	}
+	if _, isUser := m["userName"]; isUser {
+		f(m)
+	}
+	if list, ok := m["Resources"].([]any); ok {
+		for _, e := range list {
+			eachUser(e, f)
+		}
+	}
+}
+
+// staleSearch plays a search index that lags behind writes, as large SaaS
+// directories do: once frozen, a filtered GET /Users answers what it
+// answered before the freeze, while reads by id stay live.
+type staleSearch struct {
+	mu     sync.Mutex
+	frozen bool
+	cache  map[string]*httptest.ResponseRecorder
+}
+
+func (s *staleSearch) freeze() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frozen = true
+}
+
+func (s *staleSearch) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/Users") || r.URL.Query().Get("filter") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := r.URL.RawQuery
+		s.mu.Lock()
+		cached, frozen := s.cache[key], s.frozen
+		s.mu.Unlock()
+		if !frozen || cached == nil {
+			cached = httptest.NewRecorder()
+			next.ServeHTTP(cached, r)
+			s.mu.Lock()
+			if s.cache == nil {
+				s.cache = map[string]*httptest.ResponseRecorder{}
+			}
+			if !s.frozen {
+				s.cache[key] = cached
+			}
+			s.mu.Unlock()
+		}
+		for k, v := range cached.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(cached.Code)
+		_, _ = w.Write(cached.Body.Bytes())
+	})
 }

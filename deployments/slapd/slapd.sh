@@ -3,7 +3,8 @@
 # server for development and tests: suffix dc=example,dc=com, admin
 # cn=admin,dc=example,dc=com (password $LDAP_BIND_PASSWORD, default "admin"),
 # ou=people and ou=groups, the ppolicy overlay with a default policy so that
-# pwdAccountLockedTime=000001010000Z blocks binds, the sssvlv overlay
+# pwdAccountLockedTime=000001010000Z blocks binds (and, with
+# ppolicy_use_lockout, says so to the client), the sssvlv overlay
 # (server-side sorting and virtual list view, which the LDAP connector's
 # listing uses), listening only on ldap://127.0.0.1:$LDAP_PORT (default 3389).
 #
@@ -142,6 +143,13 @@ index member eq
 # pwdMaxFailure 0 failed binds never lock an account by themselves).
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,${SUFFIX}"
+# ppolicy_use_lockout makes a bind to a locked account carry the
+# accountLocked error in the Password Policy response control (whatever the
+# password). The LDAP connector's Verify needs it: its accounts usually have
+# no password, so only the server saying why a bind failed proves that the
+# lock is enforced. The trade-off the slapo-ppolicy manual notes: anyone who
+# may bind learns that an account exists and is locked.
+ppolicy_use_lockout
 
 # Server-side sorting (RFC 2891) with virtual list view: the LDAP connector
 # lists accounts through a sorted snapshot per listing, so each page costs

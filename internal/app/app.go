@@ -146,6 +146,7 @@ func NewConnectors(ctx context.Context, cfg config.Config) (_ map[string]connect
 	lc, err := ldap.New(ctx, ldap.Config{
 		URL: cfg.LDAP.URL, BindDN: cfg.LDAP.BindDN, BindPassword: cfg.LDAP.Password,
 		PeopleDN: cfg.LDAP.PeopleDN, GroupsDN: cfg.LDAP.GroupsDN, StartTLS: cfg.LDAP.StartTLS,
+		SkipVerifyBind: cfg.LDAP.SkipVerifyBind,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("ldap connector: %w", err)

@@ -106,6 +106,12 @@ type LDAP struct {
 	GroupsDN string // LDAP_GROUPS_DN, default ou=groups,<base>
 	// StartTLS upgrades a plain connection (LDAP_STARTTLS=true).
 	StartTLS bool
+	// SkipVerifyBind trusts the lock attribute when a disable is read back,
+	// without the bind that proves the directory refuses the account
+	// (LDAP_SKIP_VERIFY_BIND=true): for directories that cannot say why a
+	// bind fails (OpenLDAP without ppolicy_use_lockout, perhaps Active
+	// Directory).
+	SkipVerifyBind bool
 }
 
 // Postgres configures the PostgreSQL roles connector.
@@ -174,6 +180,11 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if v := get("LDAP_STARTTLS", ""); v != "" {
 		if c.LDAP.StartTLS, err = strconv.ParseBool(v); err != nil {
 			return Config{}, fmt.Errorf("LDAP_STARTTLS: want true or false, got %q", v)
+		}
+	}
+	if v := get("LDAP_SKIP_VERIFY_BIND", ""); v != "" {
+		if c.LDAP.SkipVerifyBind, err = strconv.ParseBool(v); err != nil {
+			return Config{}, fmt.Errorf("LDAP_SKIP_VERIFY_BIND: want true or false, got %q", v)
 		}
 	}
 	c.ShutdownTimeout = 30 * time.Second

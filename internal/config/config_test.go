@@ -79,6 +79,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"LDAP_STARTTLS", "true", func(c Config) any { return c.LDAP.StartTLS }, true},
 		{"LDAP_STARTTLS", "1", func(c Config) any { return c.LDAP.StartTLS }, true},
 		{"LDAP_STARTTLS", "false", func(c Config) any { return c.LDAP.StartTLS }, false},
+		{"LDAP_SKIP_VERIFY_BIND", "true", func(c Config) any { return c.LDAP.SkipVerifyBind }, true},
 		{"PROVISIO_WEBHOOK_ADDR", ":8443", func(c Config) any { return c.Webhook.Addr }, ":8443"},
 		{"PROVISIO_WEBHOOK_SECRET", " 0123456789abcdef0123456789abcdef\n", func(c Config) any { return c.Webhook.Secret }, "0123456789abcdef0123456789abcdef"},
 		{"PROVISIO_SHUTDOWN_TIMEOUT", "2m30s", func(c Config) any { return c.ShutdownTimeout }, 150 * time.Second},
@@ -123,6 +124,7 @@ func TestEnvErrors(t *testing.T) {
 	}{
 		{"starttls word", map[string]string{"LDAP_STARTTLS": "yes please"}, `LDAP_STARTTLS: want true or false, got "yes please"`, ""},
 		{"starttls yes", map[string]string{"LDAP_STARTTLS": "yes"}, "LDAP_STARTTLS", ""},
+		{"skip verify bind word", map[string]string{"LDAP_SKIP_VERIFY_BIND": "maybe"}, `LDAP_SKIP_VERIFY_BIND: want true or false, got "maybe"`, ""},
 		{"timeout without unit", map[string]string{"PROVISIO_SHUTDOWN_TIMEOUT": "30"}, "PROVISIO_SHUTDOWN_TIMEOUT", ""},
 		{"timeout word", map[string]string{"PROVISIO_SHUTDOWN_TIMEOUT": "soon"}, "PROVISIO_SHUTDOWN_TIMEOUT", ""},
 		{"PG_URL that does not parse", map[string]string{"PG_URL": "postgres://u:s3cret@db:notaport/x"}, "PG_URL", "s3cret"},

@@ -1,13 +1,17 @@
 package scimapptest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +31,15 @@ type Options struct {
 	// Wrap, when set, wraps the app's handler: fault injection, request
 	// recording or response rewriting in front of the real server.
 	Wrap func(http.Handler) http.Handler
+	// IgnoreDeactivate makes the app behave like the SaaS products that
+	// accept a deactivation and do not apply it: a PATCH (op in any case,
+	// with path "active" or a path-less value holding "active") or a PUT of
+	// a User that sets active to false is answered with success as usual,
+	// but the user stays active. Every other change, enabling included,
+	// works. Tests of verified revocation use it to prove a read-back
+	// catches the ignored disable. It sits between Wrap and the app, so a
+	// Wrap recorder sees the requests as the client sent them.
+	IgnoreDeactivate bool
 }
 
 // Server is a running demo app.
@@ -92,6 +105,9 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("build scimapp handler: %v", err)
 	}
+	if opts.IgnoreDeactivate {
+		h = ignoreDeactivate(h)
+	}
 	if opts.Wrap != nil {
 		h = opts.Wrap(h)
 	}
@@ -99,6 +115,136 @@ func Start(t testing.TB, opts Options) *Server {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return &Server{URL: base, Token: token, Store: store, StoreOptions: storeOpts}
+}
+
+// coreUserActive is the fully qualified name of a User's "active".
+const coreUserActive = "urn:ietf:params:scim:schemas:core:2.0:User:active"
+
+// ignoreDeactivate drops every change of a User's active to false from
+// PATCH and PUT requests before the app sees them. A PATCH left with no
+// operation becomes a GET of the user, so the client still gets the 200
+// and the resource a PATCH answers with.
+func ignoreDeactivate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method != http.MethodPatch && r.Method != http.MethodPut) || !isUserResource(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			http.Error(w, "cannot read the request body", http.StatusBadRequest)
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber() // re-encode numbers exactly as sent
+		var doc map[string]any
+		if dec.Decode(&doc) == nil {
+			keep := true
+			if r.Method == http.MethodPatch {
+				keep = dropPatchDeactivate(doc)
+			} else {
+				dropDeactivate(doc)
+			}
+			if !keep {
+				r = r.Clone(r.Context())
+				r.Method, r.Body, r.ContentLength = http.MethodGet, http.NoBody, 0
+				r.Header.Del("Content-Type")
+				next.ServeHTTP(w, r)
+				return
+			}
+			if b, err := json.Marshal(doc); err == nil {
+				body = b
+			}
+		}
+		// A body that is not a JSON object goes on unchanged, for the app
+		// to refuse as it would.
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isUserResource reports whether path names one User, /scim/v2/Users/{id}.
+func isUserResource(path string) bool {
+	id, ok := strings.CutPrefix(path, scimapp.BasePath+"/Users/")
+	return ok && id != "" && !strings.Contains(id, "/")
+}
+
+// dropPatchDeactivate removes from a PatchOp message the operations, or
+// the parts of a path-less operation's value, that set active to false. It
+// reports whether any operation is left.
+func dropPatchDeactivate(doc map[string]any) bool {
+	key, ops := field(doc, "Operations")
+	list, ok := ops.([]any)
+	if !ok {
+		return true // malformed: the app refuses it
+	}
+	kept := list[:0]
+	for _, e := range list {
+		op, ok := e.(map[string]any)
+		if !ok {
+			kept = append(kept, e)
+			continue
+		}
+		_, name := field(op, "op")
+		_, path := field(op, "path")
+		_, value := field(op, "value")
+		if s, _ := name.(string); !strings.EqualFold(s, "add") && !strings.EqualFold(s, "replace") {
+			kept = append(kept, e)
+			continue
+		}
+		if p, ok := path.(string); ok {
+			if !isActivePath(p) || !isFalse(value) {
+				kept = append(kept, e)
+			}
+			continue
+		}
+		if m, ok := value.(map[string]any); ok {
+			dropDeactivate(m)
+			if len(m) == 0 {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	doc[key] = kept
+	return len(kept) > 0
+}
+
+// dropDeactivate removes from a User document (or a path-less PATCH value)
+// an active attribute that is false.
+func dropDeactivate(m map[string]any) {
+	for k, v := range m {
+		if isActivePath(k) && isFalse(v) {
+			delete(m, k)
+		}
+	}
+}
+
+// field finds a key ignoring case, as SCIM attribute names are.
+func field(m map[string]any, name string) (string, any) {
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return k, v
+		}
+	}
+	return name, nil
+}
+
+func isActivePath(p string) bool {
+	p = strings.TrimSpace(p)
+	return strings.EqualFold(p, "active") || strings.EqualFold(p, coreUserActive)
+}
+
+// isFalse reads false as a JSON boolean or as the string some clients send.
+func isFalse(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "false")
+	}
+	return false
 }
 
 func dropSchema(t testing.TB, pgURL, schema string) {
