@@ -30,7 +30,7 @@
 //	defaults:                     # optional; built-in defaults shown
 //	  approval:  {escalate_after: 3d, expire_after: 7d}
 //	  temporary: {max_duration: 90d, remind_before: 7d, extension_needs_approval: true}
-//	  leaver:    {retention: 30d}
+//	  leaver:    {retention: 30d, disable_fallback: flag}   # or delete
 //	applications:                 # name, connector, owner, settings, entitlements,
 //	                              # reconciliation: {ignore: [svc-*]} (see Application.Ignore)
 //	roles:                        # named bundles of entitlements, may include roles

@@ -161,6 +161,7 @@ type defaults struct {
 	approval  Approval
 	temporary Temporary
 	retention time.Duration
+	fallback  string
 }
 
 // at is a string value with the node it came from, kept until references
@@ -378,6 +379,7 @@ func (l *loader) defaults(n *yaml.Node) defaults {
 		approval:  Approval{Require: RequireNone, EscalateAfter: DefaultEscalateAfter, ExpireAfter: DefaultExpireAfter},
 		temporary: Temporary{MaxDuration: DefaultMaxTemporary, RemindBefore: DefaultRemindBefore, ExtensionNeedsApproval: true},
 		retention: DefaultRetention,
+		fallback:  FallbackFlag,
 	}
 	if n == nil {
 		return d
@@ -396,10 +398,25 @@ func (l *loader) defaults(n *yaml.Node) defaults {
 		d.temporary = l.temporary(t, "defaults.temporary", d.temporary, false)
 	}
 	if lv := m.get("leaver"); lv != nil {
-		lm := l.mapping(lv, "defaults.leaver", "retention")
+		lm := l.mapping(lv, "defaults.leaver", "retention", "disable_fallback")
 		d.retention = lm.dur("retention", d.retention, 0, MaxRetention)
+		d.fallback = l.disableFallback(lm, "defaults.leaver", d.fallback)
 	}
 	return d
+}
+
+// disableFallback reads a leaver's disable_fallback, keeping def when it is
+// absent.
+func (l *loader) disableFallback(m *mapping, path, def string) string {
+	v, n := m.str("disable_fallback", false)
+	if n == nil {
+		return def
+	}
+	if !slices.Contains(disableFallbacks, v) {
+		l.bad(n, fixChoice(v, disableFallbacks), "%s: unknown disable_fallback %q", path, v)
+		return def
+	}
+	return v
 }
 
 func (l *loader) checkWaits(n *yaml.Node, path string, a Approval) {
@@ -415,7 +432,7 @@ func (l *loader) application(n *yaml.Node, i int, d defaults) *Application {
 	if m == nil {
 		return nil
 	}
-	a := &Application{Line: n.Line, Retention: d.retention, Settings: map[string]string{}, ents: map[string]*Entitlement{}}
+	a := &Application{Line: n.Line, Retention: d.retention, DisableFallback: d.fallback, Settings: map[string]string{}, ents: map[string]*Entitlement{}}
 	name, nn := m.str("name", true)
 	if nn != nil && !appNameRe.MatchString(name) {
 		l.bad(nn, "use lower-case letters, digits, - and _, starting with a letter", "application name %q is not valid", name)
@@ -443,8 +460,9 @@ func (l *loader) application(n *yaml.Node, i int, d defaults) *Application {
 		l.settings(s, path+".settings", a.Settings)
 	}
 	if lv := m.get("leaver"); lv != nil {
-		lm := l.mapping(lv, path+".leaver", "retention")
+		lm := l.mapping(lv, path+".leaver", "retention", "disable_fallback")
 		a.Retention = lm.dur("retention", a.Retention, 0, MaxRetention)
+		a.DisableFallback = l.disableFallback(lm, path+".leaver", a.DisableFallback)
 	}
 	if rn := m.get("reconciliation"); rn != nil {
 		a.Ignore = l.reconciliation(rn, path+".reconciliation")

@@ -204,6 +204,8 @@ func TestParseDefaultsAndForms(t *testing.T) {
 	assert.Equal(t, Approval{Require: RequireNone, EscalateAfter: 3 * Day, ExpireAfter: 7 * Day}, e.Approval, "built-in approval defaults")
 	assert.Equal(t, Temporary{MaxDuration: 90 * Day, RemindBefore: 7 * Day, ExtensionNeedsApproval: true}, e.Temporary, "built-in temporary defaults")
 	assert.Equal(t, 30*Day, p.Retention("ldap"))
+	assert.Equal(t, FallbackFlag, p.DisableFallback("ldap"), "built-in disable fallback")
+	assert.Equal(t, FallbackFlag, p.DisableFallback("unknown"), "unknown applications are flagged, never deleted")
 	assert.Empty(t, p.FallbackApprover, "not needed without approvals")
 
 	p = mustParse(t, `schema: 1
@@ -211,8 +213,13 @@ fallback_approver: E100000
 defaults:
   approval: {escalate_after: 1d, expire_after: 2d}
   temporary: {max_duration: 30d, extension_needs_approval: false}
-  leaver: {retention: 0d}
+  leaver: {retention: 0d, disable_fallback: delete}
 applications:
+  - name: saas
+    connector: scim
+    owner: E100001
+    leaver: {disable_fallback: flag}
+    entitlements: [{name: g, risk: low}]
   - name: ldap
     connector: ldap
     owner: E100001
@@ -240,6 +247,8 @@ applications:
 		"a default reminder longer than the grant is shortened to a quarter")
 	assert.Equal(t, 30*Day, short.Temporary.MaxDuration)
 	assert.Equal(t, time.Duration(0), p.Retention("ldap"), "retention 0 deletes at once")
+	assert.Equal(t, FallbackDelete, p.DisableFallback("ldap"), "the file's default")
+	assert.Equal(t, FallbackFlag, p.DisableFallback("saas"), "the application's own")
 	assert.Equal(t, map[string]string{
 		"url": "ldap://127.0.0.1:3389", "token_url": "https://idp.example.com/token",
 		"password_file": "/run/secrets/ldap", "port": "3389", "start_tls": "true",

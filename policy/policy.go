@@ -72,6 +72,10 @@ type Application struct {
 	// Retention is how long a leaver's disabled account is kept before it
 	// is deleted.
 	Retention time.Duration
+	// DisableFallback is what a leaver does when the application accepts a
+	// disable but a read-back shows the account still enabled:
+	// FallbackFlag (the default) or FallbackDelete.
+	DisableFallback string
 	// Entitlements are sorted by name.
 	Entitlements []*Entitlement
 	// Ignore are username patterns (path.Match syntax, e.g. "svc-*") of
@@ -259,6 +263,29 @@ func (p *Policy) Entitlement(r Ref) *Entitlement {
 
 // Role returns the named role, or nil.
 func (p *Policy) Role(name string) *Role { return p.roles[name] }
+
+// What a leaver does when an application ignores a disable
+// (Application.DisableFallback).
+const (
+	// FallbackFlag keeps retrying the disable with growing pauses while the
+	// run carries NeedsAttention, so an operator looks.
+	FallbackFlag = "flag"
+	// FallbackDelete deletes the account at once instead, giving up its
+	// retention: for applications where an enabled account of a leaver is
+	// worse than a lost one.
+	FallbackDelete = "delete"
+)
+
+var disableFallbacks = []string{FallbackFlag, FallbackDelete}
+
+// DisableFallback is app's Application.DisableFallback; unknown
+// applications get FallbackFlag.
+func (p *Policy) DisableFallback(app string) string {
+	if a := p.apps[app]; a != nil && a.DisableFallback != "" {
+		return a.DisableFallback
+	}
+	return FallbackFlag
+}
 
 // Retention is how long a leaver's disabled account in app is kept before
 // deletion; unknown applications get the built-in default.

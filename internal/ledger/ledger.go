@@ -52,6 +52,26 @@ const (
 	EventReconciliation = "reconciliation"
 )
 
+// How a revocation was verified (Entry.VerifiedBy).
+const (
+	// VerifiedReadBack: the application, read back after the change,
+	// showed it in effect.
+	VerifiedReadBack = "read-back"
+	// VerifiedFallbackDelete: the application ignored a disable, so the
+	// account was deleted instead (the policy's disable_fallback: delete),
+	// and a read-back showed it gone.
+	VerifiedFallbackDelete = "fallback-delete"
+)
+
+// validVerifiedBy reports whether v is one of the Verified constants.
+func validVerifiedBy(v string) bool { return v == VerifiedReadBack || v == VerifiedFallbackDelete }
+
+// IsRevocation reports whether a takes access away (disabled, revoked,
+// deleted): the actions that are verified.
+func (a Action) IsRevocation() bool {
+	return a == ActionDisabled || a == ActionRevoked || a == ActionDeleted
+}
+
 // validEvent reports whether ev is one of the Event constants.
 func validEvent(ev string) bool {
 	switch ev {
@@ -95,8 +115,16 @@ type Entry struct {
 	Disabled bool `json:"disabled,omitempty"`
 	Justification
 	PolicyVersion string `json:"policyVersion,omitempty"`
-	WorkflowID    string `json:"workflowId"`
-	RunID         string `json:"runId"`
+	// RequestedAt is when the workflow first asked for a revocation
+	// (disabled, revoked, deleted). VerifiedAt is when a read-back of the
+	// application showed it in effect and VerifiedBy how (VerifiedReadBack
+	// or VerifiedFallbackDelete). All three are zero on other actions and
+	// on revocations recorded before verification existed.
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
+	VerifiedAt  time.Time `json:"verifiedAt,omitzero"`
+	VerifiedBy  string    `json:"verifiedBy,omitempty"`
+	WorkflowID  string    `json:"workflowId"`
+	RunID       string    `json:"runId"`
 	// ActivityID with WorkflowID and RunID is the idempotency key: a retried
 	// activity never writes twice.
 	ActivityID string `json:"activityId"`
@@ -132,6 +160,14 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("ledger entry: disabled is set for action %q (only created accounts are created disabled)", e.Action)
 	case !validEvent(e.Event):
 		return fmt.Errorf("ledger entry: event %q is not one of joiner, mover, leaver, temporary, compensation, reconciliation", e.Event)
+	case e.VerifiedBy != "" && !validVerifiedBy(e.VerifiedBy):
+		return fmt.Errorf("ledger entry: verified by %q is not one of %s, %s", e.VerifiedBy, VerifiedReadBack, VerifiedFallbackDelete)
+	case (e.VerifiedBy == "") != e.VerifiedAt.IsZero():
+		return errors.New("ledger entry: verified at and verified by go together")
+	case (e.VerifiedBy != "" || !e.RequestedAt.IsZero()) && !e.Action.IsRevocation():
+		return fmt.Errorf("ledger entry: requested or verified times given for action %q (only disabled, revoked and deleted are verified)", e.Action)
+	case e.VerifiedBy == VerifiedFallbackDelete && e.Action != ActionDeleted:
+		return fmt.Errorf("ledger entry: %s given for action %q", VerifiedFallbackDelete, e.Action)
 	}
 	return nil
 }
@@ -172,7 +208,7 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // columns lists the entry columns in the order scanEntry reads them.
 const columns = `seq, at, employee_id, application, account, entitlement, action, disabled,
 	event, rules, approval_id, approver, approved_at, note, policy_version,
-	workflow_id, run_id, activity_id`
+	requested_at, verified_at, verified_by, workflow_id, run_id, activity_id`
 
 // Record appends e unless an entry with the same workflow, run and activity
 // ID exists. It reports whether it wrote.
@@ -184,19 +220,15 @@ func (s *Store) Record(ctx context.Context, e Entry) (bool, error) {
 	if rules == nil {
 		rules = []string{}
 	}
-	var approvedAt *time.Time
-	if !e.ApprovedAt.IsZero() {
-		approvedAt = &e.ApprovedAt
-	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO access_ledger (
 		employee_id, application, account, entitlement, action, disabled,
 		event, rules, approval_id, approver, approved_at, note, policy_version,
-		workflow_id, run_id, activity_id)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		requested_at, verified_at, verified_by, workflow_id, run_id, activity_id)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 	ON CONFLICT (workflow_id, run_id, activity_id) DO NOTHING`,
 		e.EmployeeID, e.Application, e.Account, e.Entitlement, string(e.Action), e.Disabled,
-		e.Event, rules, e.ApprovalID, e.Approver, approvedAt, e.Note, e.PolicyVersion,
-		e.WorkflowID, e.RunID, e.ActivityID)
+		e.Event, rules, e.ApprovalID, e.Approver, nullTime(e.ApprovedAt), e.Note, e.PolicyVersion,
+		nullTime(e.RequestedAt), nullTime(e.VerifiedAt), e.VerifiedBy, e.WorkflowID, e.RunID, e.ActivityID)
 	if err != nil {
 		return false, fmt.Errorf("record %s %s/%s for %s: %w", e.Action, e.Application, e.Account, e.EmployeeID, err)
 	}
@@ -276,19 +308,34 @@ func (s *Store) query(ctx context.Context, sql string, args ...any) ([]Entry, er
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Entry, error) {
 		var e Entry
 		var action string
-		var approvedAt *time.Time
+		var approvedAt, requestedAt, verifiedAt *time.Time
 		err := row.Scan(&e.Seq, &e.At, &e.EmployeeID, &e.Application, &e.Account, &e.Entitlement,
 			&action, &e.Disabled, &e.Event, &e.Rules, &e.ApprovalID, &e.Approver, &approvedAt,
-			&e.Note, &e.PolicyVersion, &e.WorkflowID, &e.RunID, &e.ActivityID)
+			&e.Note, &e.PolicyVersion, &requestedAt, &verifiedAt, &e.VerifiedBy,
+			&e.WorkflowID, &e.RunID, &e.ActivityID)
 		e.Action = Action(action)
-		if approvedAt != nil {
-			e.ApprovedAt = *approvedAt
-		}
+		e.ApprovedAt, e.RequestedAt, e.VerifiedAt = timeOrZero(approvedAt), timeOrZero(requestedAt), timeOrZero(verifiedAt)
 		if len(e.Rules) == 0 {
 			e.Rules = nil
 		}
 		return e, err
 	})
+}
+
+// nullTime stores the zero time as NULL: "not known" rather than year 1.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// timeOrZero reads a NULL time back as the zero time.
+func timeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 // Fold replays one person's entries, oldest first, into what they hold
@@ -354,4 +401,121 @@ func cmpStrings(pairs ...string) int {
 		}
 	}
 	return 0
+}
+
+// StateDeleted is the state of a Removal whose account was deleted; a
+// Holding never has it, since a deleted account is no longer held.
+const StateDeleted = "deleted"
+
+// Removal is how one of a person's accounts stands after access removal,
+// as the ledger tells it: what `starter status` shows for a leaver. Its
+// JSON fields are stable.
+type Removal struct {
+	Application string `json:"application"`
+	Account     string `json:"account"`
+	// State is StateEnabled, StateDisabled or StateDeleted.
+	State string `json:"state"`
+	// Since is when the account reached State: the time of the entry that
+	// set it.
+	Since time.Time `json:"since"`
+	// Entitlements are the entitlements the account still holds, sorted;
+	// empty (never null) once none are left or the account is deleted.
+	Entitlements []string `json:"entitlements"`
+	// Removed is set when the account is deleted, or disabled and holding
+	// no entitlement: nothing of it grants access any more.
+	Removed bool `json:"removed"`
+	// Verified is set when Removed and the entry that set State (the
+	// disable or the delete) carries a verification: the application, read
+	// back, showed the change in effect. Revocations of entitlements do
+	// not count: once the account is removed they grant nothing.
+	Verified bool `json:"verified"`
+	// RequestedAt, VerifiedAt and VerifiedBy are those of the entry that
+	// set State (see Entry): zero when it is not a revocation or was
+	// recorded before verification existed.
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
+	VerifiedAt  time.Time `json:"verifiedAt,omitzero"`
+	VerifiedBy  string    `json:"verifiedBy,omitempty"`
+	// WorkflowID and RunID are the run that set State.
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+}
+
+// Gap says in a few words why r is not verified, or "" when it is. Since
+// activities record a revocation only once a read-back confirmed it, a
+// change asked for but never confirmed leaves the account in its earlier
+// state: an enabled account is a disable not confirmed, an entitlement
+// still held a revoke not confirmed. A disable or delete recorded without
+// a verification predates it (or was written by hand).
+func (r Removal) Gap() string {
+	switch {
+	case r.Verified:
+		return ""
+	case r.State == StateEnabled:
+		return "disable not confirmed"
+	case !r.Removed:
+		return "revoke of " + strings.Join(r.Entitlements, ", ") + " not confirmed"
+	}
+	return r.State + " without read-back"
+}
+
+// Removals replays one person's entries, oldest first, into how each of
+// their accounts stands after access removal (see Removal), sorted by
+// application and account. Every account the entries name is there, even
+// one deleted long ago: an account known only from grants counts as
+// enabled, since nothing shows it was ever disabled.
+func Removals(entries []Entry) []Removal {
+	type key struct{ app, account string }
+	type account struct {
+		state string
+		// setter is the entry that set state.
+		setter Entry
+		ents   map[string]bool
+	}
+	accounts := map[key]*account{}
+	for _, e := range entries {
+		k := key{e.Application, e.Account}
+		a := accounts[k]
+		if a == nil {
+			a = &account{state: StateEnabled, setter: e, ents: map[string]bool{}}
+			accounts[k] = a
+		}
+		switch e.Action {
+		case ActionCreated, ActionEnabled:
+			a.state, a.setter = StateEnabled, e
+			if e.Disabled {
+				a.state = StateDisabled
+			}
+		case ActionDisabled:
+			a.state, a.setter = StateDisabled, e
+		case ActionDeleted:
+			a.state, a.setter = StateDeleted, e
+			clear(a.ents)
+		case ActionGranted:
+			a.ents[e.Entitlement] = true
+		case ActionRevoked:
+			delete(a.ents, e.Entitlement)
+		}
+	}
+	out := make([]Removal, 0, len(accounts))
+	for k, a := range accounts {
+		r := Removal{
+			Application: k.app, Account: k.account, State: a.state, Since: a.setter.At,
+			Entitlements: make([]string, 0, len(a.ents)),
+			WorkflowID:   a.setter.WorkflowID, RunID: a.setter.RunID,
+		}
+		for ent := range a.ents {
+			r.Entitlements = append(r.Entitlements, ent)
+		}
+		slices.Sort(r.Entitlements)
+		r.Removed = a.state == StateDeleted || (a.state == StateDisabled && len(a.ents) == 0)
+		if a.setter.Action.IsRevocation() {
+			r.RequestedAt, r.VerifiedAt, r.VerifiedBy = a.setter.RequestedAt, a.setter.VerifiedAt, a.setter.VerifiedBy
+		}
+		r.Verified = r.Removed && r.VerifiedBy != ""
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Removal) int {
+		return cmpStrings(a.Application, b.Application, a.Account, b.Account)
+	})
+	return out
 }

@@ -1,15 +1,22 @@
 package ledger
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/provisio-dev/provisio/internal/store"
 	"github.com/provisio-dev/provisio/internal/storetest"
 	"github.com/provisio-dev/provisio/internal/testenv"
 )
@@ -162,6 +169,20 @@ func TestRecordRejectsBadEntries(t *testing.T) {
 		{"disabled on a grant", func(e *Entry) { e.Action, e.Entitlement, e.Disabled = ActionGranted, "x", true }, `disabled is set for action "granted"`},
 		{"no event", func(e *Entry) { e.Event = "" }, `event "" is not one of`},
 		{"unknown event", func(e *Entry) { e.Event = "hire" }, `event "hire" is not one of`},
+		{"unknown verification", func(e *Entry) { e.Action, e.VerifiedAt, e.VerifiedBy = ActionDisabled, time.Now(), "trust-me" },
+			`verified by "trust-me" is not one of`},
+		{"verified by without a time", func(e *Entry) { e.Action, e.VerifiedBy = ActionDisabled, VerifiedReadBack },
+			"verified at and verified by go together"},
+		{"verified at without how", func(e *Entry) { e.Action, e.VerifiedAt = ActionDisabled, time.Now() },
+			"verified at and verified by go together"},
+		{"verified create", func(e *Entry) { e.VerifiedAt, e.VerifiedBy = time.Now(), VerifiedReadBack },
+			`requested or verified times given for action "created"`},
+		{"requested grant", func(e *Entry) { e.Action, e.Entitlement, e.RequestedAt = ActionGranted, "vpn", time.Now() },
+			`requested or verified times given for action "granted"`},
+		{"fallback-delete on a disable", func(e *Entry) {
+			e.Action, e.VerifiedAt, e.VerifiedBy = ActionDisabled, time.Now(), VerifiedFallbackDelete
+		},
+			`fallback-delete given for action "disabled"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +195,177 @@ func TestRecordRejectsBadEntries(t *testing.T) {
 			assert.Equal(t, 0, count(t, pool), "a rejected entry wrote a row")
 		})
 	}
+}
+
+// verified returns a revocation of emp's account in app, asked at
+// requested and verified by how at verifiedAt.
+func verified(emp, app string, action Action, ent string, seq int, how string, requested, verifiedAt time.Time) Entry {
+	e := entry(emp, app, action, ent, seq)
+	e.Event, e.Rules, e.WorkflowID = EventLeaver, nil, "offboarding-"+emp
+	e.RequestedAt, e.VerifiedAt, e.VerifiedBy = requested, verifiedAt, how
+	return e
+}
+
+func TestRecordVerificationRoundTrip(t *testing.T) {
+	s, pool := testStore(t)
+	ctx := testenv.Context(t)
+	requested := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
+	// Microseconds survive; PostgreSQL keeps no finer.
+	confirmed := requested.Add(90*time.Second + 123456*time.Microsecond)
+	written := []Entry{
+		verified("E100001", "ldap", ActionDisabled, "", 1, VerifiedReadBack, requested, confirmed),
+		verified("E100001", "ldap", ActionRevoked, "staff", 2, VerifiedReadBack, requested, confirmed),
+		verified("E100001", "scim", ActionDeleted, "", 3, VerifiedFallbackDelete, requested, confirmed),
+		// A revocation as written before verification existed, and one
+		// asked for whose read-back is not recorded.
+		verified("E100001", "pg", ActionDisabled, "", 4, "", time.Time{}, time.Time{}),
+		verified("E100001", "pg", ActionDeleted, "", 5, "", requested, time.Time{}),
+		entry("E100001", "pg", ActionCreated, "", 6),
+	}
+	for _, e := range written {
+		wrote, err := s.Record(ctx, e)
+		require.NoError(t, err)
+		require.True(t, wrote)
+	}
+	got, err := s.Trail(ctx, "E100001", time.Time{})
+	require.NoError(t, err)
+	require.Len(t, got, len(written))
+	for i, want := range written {
+		assert.True(t, want.RequestedAt.Equal(got[i].RequestedAt), "requested at of %d: %s", i, got[i].RequestedAt)
+		assert.True(t, want.VerifiedAt.Equal(got[i].VerifiedAt), "verified at of %d: %s", i, got[i].VerifiedAt)
+		want.Seq, want.At, want.RequestedAt, want.VerifiedAt = got[i].Seq, got[i].At, got[i].RequestedAt, got[i].VerifiedAt
+		assert.Equal(t, want, got[i], "entry %d", i)
+	}
+
+	// The zero time is stored as NULL, never as year 1, so SQL readers
+	// see "not verified" for what it is.
+	rows, err := pool.Query(ctx, `SELECT activity_id, requested_at IS NULL, verified_at IS NULL, verified_by
+		FROM access_ledger ORDER BY seq`)
+	require.NoError(t, err)
+	type stored struct {
+		id                    string
+		noRequest, noVerified bool
+		by                    string
+	}
+	var raw []stored
+	for rows.Next() {
+		var r stored
+		require.NoError(t, rows.Scan(&r.id, &r.noRequest, &r.noVerified, &r.by))
+		raw = append(raw, r)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []stored{
+		{"1", false, false, VerifiedReadBack}, {"2", false, false, VerifiedReadBack}, {"3", false, false, VerifiedFallbackDelete},
+		{"4", true, true, ""}, {"5", false, true, ""}, {"6", true, true, ""},
+	}, raw)
+}
+
+// TestDatabaseRefusesBadVerification writes rows by hand, past Validate:
+// the table's own checks must refuse what Validate refuses.
+func TestDatabaseRefusesBadVerification(t *testing.T) {
+	_, pool := testStore(t)
+	ctx := testenv.Context(t)
+	insert := func(action, ent, requested, verifiedAt, by string) error {
+		_, err := pool.Exec(ctx, `INSERT INTO access_ledger (employee_id, application, account, entitlement, action,
+			event, workflow_id, run_id, activity_id, requested_at, verified_at, verified_by)
+			VALUES ('E1', 'ldap', 'a', $1, $2, 'leaver', 'w', 'r', $3, $4::timestamptz, $5::timestamptz, $6)`,
+			ent, action, testenv.RandomLetters(8), nullIfEmpty(requested), nullIfEmpty(verifiedAt), by)
+		return err
+	}
+	const when = "2026-02-01T09:00:00Z"
+	tests := []struct {
+		name                           string
+		action, ent, requested, at, by string
+		constraint                     string // "" when the row is fine
+	}{
+		{"verified disable", "disabled", "", when, when, "read-back", ""},
+		{"verified revoke", "revoked", "vpn", when, when, "read-back", ""},
+		{"fallback delete", "deleted", "", when, when, "fallback-delete", ""},
+		{"unverified disable", "disabled", "", "", "", "", ""},
+		{"requested, not yet verified", "disabled", "", when, "", "", ""},
+		{"unknown way", "disabled", "", when, when, "trust-me", "access_ledger_verified_by"},
+		{"how without when", "disabled", "", when, "", "read-back", "access_ledger_verified_together"},
+		{"when without how", "disabled", "", when, when, "", "access_ledger_verified_together"},
+		{"verified create", "created", "", "", when, "read-back", "access_ledger_verified_revocation"},
+		{"requested grant", "granted", "vpn", when, "", "", "access_ledger_verified_revocation"},
+		{"verified enable", "enabled", "", when, when, "read-back", "access_ledger_verified_revocation"},
+		{"fallback-delete on a disable", "disabled", "", when, when, "fallback-delete", "access_ledger_fallback_delete"},
+		{"fallback-delete on a revoke", "revoked", "vpn", when, when, "fallback-delete", "access_ledger_fallback_delete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := insert(tt.action, tt.ent, tt.requested, tt.at, tt.by)
+			if tt.constraint == "" {
+				require.NoError(t, err)
+				return
+			}
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			assert.Equal(t, "23514", pgErr.Code, "check_violation")
+			assert.Equal(t, tt.constraint, pgErr.ConstraintName)
+		})
+	}
+}
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// TestMigrationKeepsEarlierRows writes a revocation into a ledger as it
+// was before verification existed, then migrates: the old row passes the
+// new checks and reads back unverified, and is still append-only.
+func TestMigrationKeepsEarlierRows(t *testing.T) {
+	ctx := testenv.Context(t)
+	url := storetest.Database(t, "ledgermig")
+	require.NoError(t, store.EnsureDatabase(ctx, url))
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	// Apply the migrations before 0006 as store.Migrate would, recording
+	// them so Migrate then applies only the rest.
+	files, err := filepath.Glob("../store/migrations/*.sql")
+	require.NoError(t, err)
+	sort.Strings(files)
+	_, err = pool.Exec(ctx, `CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+	require.NoError(t, err)
+	applied := 0
+	for _, f := range files {
+		version := strings.TrimSuffix(filepath.Base(f), ".sql")
+		if version >= "0006" {
+			break
+		}
+		body, err := os.ReadFile(f)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, string(body))
+		require.NoError(t, err, version)
+		_, err = pool.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version)
+		require.NoError(t, err)
+		applied++
+	}
+	require.Equal(t, 5, applied)
+	_, err = pool.Exec(ctx, `INSERT INTO access_ledger (employee_id, application, account, action, event, workflow_id, run_id, activity_id)
+		VALUES ('E100001', 'ldap', 'ada', 'disabled', 'leaver', 'offboarding-E100001', 'r', '1')`)
+	require.NoError(t, err)
+
+	require.NoError(t, store.Migrate(ctx, pool))
+	trail, err := New(pool).Trail(ctx, "E100001", time.Time{})
+	require.NoError(t, err)
+	require.Len(t, trail, 1)
+	assert.Equal(t, ActionDisabled, trail[0].Action)
+	assert.True(t, trail[0].RequestedAt.IsZero())
+	assert.True(t, trail[0].VerifiedAt.IsZero())
+	assert.Empty(t, trail[0].VerifiedBy)
+	rs := Removals(trail)
+	require.Len(t, rs, 1)
+	assert.True(t, rs[0].Removed)
+	assert.False(t, rs[0].Verified, "a disable from before verification is not verified")
+
+	_, err = pool.Exec(ctx, `UPDATE access_ledger SET verified_by = 'read-back', verified_at = now()`)
+	assert.ErrorContains(t, err, "append-only", "nobody verifies an old row after the fact")
 }
 
 func TestLedgerIsAppendOnly(t *testing.T) {
@@ -207,9 +399,11 @@ func TestLedgerIsAppendOnly(t *testing.T) {
 	assert.ErrorContains(t, err, "check constraint")
 }
 
-func TestFold(t *testing.T) {
+// minuteEntries returns at(i), minute i of 2025-01-01 UTC, and a builder
+// of E100001's entry number i at that minute, changed by mods.
+func minuteEntries() (func(int) time.Time, func(int, string, Action, string, ...func(*Entry)) Entry) {
 	at := func(i int) time.Time { return time.Date(2025, 1, 1, 0, i, 0, 0, time.UTC) }
-	e := func(i int, app string, action Action, ent string, mods ...func(*Entry)) Entry {
+	return at, func(i int, app string, action Action, ent string, mods ...func(*Entry)) Entry {
 		x := entry("E100001", app, action, ent, i)
 		x.Seq, x.At = int64(i), at(i)
 		for _, m := range mods {
@@ -217,6 +411,10 @@ func TestFold(t *testing.T) {
 		}
 		return x
 	}
+}
+
+func TestFold(t *testing.T) {
+	at, e := minuteEntries()
 	leaver := func(x *Entry) { x.Event, x.Rules, x.Note = EventLeaver, nil, "resigned" }
 	disabled := func(x *Entry) { x.Disabled = true }
 	type h struct{ app, ent, state string }
@@ -385,4 +583,113 @@ func TestHoldingsHoldersAndTrail(t *testing.T) {
 	} {
 		assert.ErrorContains(t, err, "is empty")
 	}
+}
+
+func TestRemovals(t *testing.T) {
+	at, e := minuteEntries()
+	readBack := func(x *Entry) {
+		x.Event, x.WorkflowID, x.RunID = EventLeaver, "offboarding-E100001", "run-9"
+		x.RequestedAt, x.VerifiedAt, x.VerifiedBy = x.At.Add(-time.Minute), x.At, VerifiedReadBack
+	}
+	fallback := func(x *Entry) { readBack(x); x.VerifiedBy = VerifiedFallbackDelete }
+	legacy := func(x *Entry) { x.Event = EventLeaver }
+	disabled := func(x *Entry) { x.Disabled = true }
+	// r is the part of a Removal each case states.
+	type r struct {
+		app, state        string
+		ents              []string
+		removed, verified bool
+		by                string
+		since             int // entry that set the state
+		gap               string
+	}
+	tests := []struct {
+		name    string
+		entries []Entry
+		want    []r
+	}{
+		{"nothing recorded", nil, []r{}},
+		{"active account", []Entry{e(1, "ldap", ActionCreated, ""), e(2, "ldap", ActionGranted, "staff")},
+			[]r{{"ldap", StateEnabled, []string{"staff"}, false, false, "", 1, "disable not confirmed"}}},
+		{"disabled and revoked, verified",
+			[]Entry{e(1, "ldap", ActionCreated, ""), e(2, "ldap", ActionGranted, "staff"),
+				e(3, "ldap", ActionDisabled, "", readBack), e(4, "ldap", ActionRevoked, "staff", readBack)},
+			[]r{{"ldap", StateDisabled, []string{}, true, true, VerifiedReadBack, 3, ""}}},
+		{"disabled but an entitlement is still held",
+			[]Entry{e(1, "ldap", ActionCreated, ""), e(2, "ldap", ActionGranted, "vpn"), e(3, "ldap", ActionGranted, "staff"),
+				e(4, "ldap", ActionDisabled, "", readBack)},
+			[]r{{"ldap", StateDisabled, []string{"staff", "vpn"}, false, false, VerifiedReadBack, 4, "revoke of staff, vpn not confirmed"}}},
+		{"disable recorded before verification existed",
+			[]Entry{e(1, "ldap", ActionCreated, ""), e(2, "ldap", ActionDisabled, "", legacy)},
+			[]r{{"ldap", StateDisabled, []string{}, true, false, "", 2, "disabled without read-back"}}},
+		{"created disabled, never disabled by a leaver",
+			[]Entry{e(1, "ldap", ActionCreated, "", disabled)},
+			[]r{{"ldap", StateDisabled, []string{}, true, false, "", 1, "disabled without read-back"}}},
+		{"created disabled, then the leaver's disable is verified",
+			[]Entry{e(1, "ldap", ActionCreated, "", disabled), e(2, "ldap", ActionDisabled, "", readBack)},
+			[]r{{"ldap", StateDisabled, []string{}, true, true, VerifiedReadBack, 2, ""}}},
+		{"deleted after retention, verified",
+			[]Entry{e(1, "scim", ActionCreated, ""), e(2, "scim", ActionGranted, "admins"), e(3, "scim", ActionDisabled, "", readBack),
+				e(4, "scim", ActionRevoked, "admins", readBack), e(5, "scim", ActionDeleted, "", readBack)},
+			[]r{{"scim", StateDeleted, []string{}, true, true, VerifiedReadBack, 5, ""}}},
+		{"deleted with its entitlements in place of an ignored disable",
+			[]Entry{e(1, "scim", ActionCreated, ""), e(2, "scim", ActionGranted, "admins"), e(3, "scim", ActionDeleted, "", fallback)},
+			[]r{{"scim", StateDeleted, []string{}, true, true, VerifiedFallbackDelete, 3, ""}}},
+		{"deleted before verification existed",
+			[]Entry{e(1, "scim", ActionCreated, ""), e(2, "scim", ActionDeleted, "", legacy)},
+			[]r{{"scim", StateDeleted, []string{}, true, false, "", 2, "deleted without read-back"}}},
+		{"a verified disable undone by a later enable",
+			[]Entry{e(1, "ldap", ActionCreated, ""), e(2, "ldap", ActionDisabled, "", readBack), e(3, "ldap", ActionEnabled, "")},
+			[]r{{"ldap", StateEnabled, []string{}, false, false, "", 3, "disable not confirmed"}}},
+		{"recreated after a delete",
+			[]Entry{e(1, "ldap", ActionCreated, ""), e(2, "ldap", ActionGranted, "staff"), e(3, "ldap", ActionDeleted, "", readBack),
+				e(4, "ldap", ActionCreated, ""), e(5, "ldap", ActionGranted, "vpn")},
+			[]r{{"ldap", StateEnabled, []string{"vpn"}, false, false, "", 4, "disable not confirmed"}}},
+		{"known only from a grant counts as enabled",
+			[]Entry{e(1, "ldap", ActionGranted, "staff")},
+			[]r{{"ldap", StateEnabled, []string{"staff"}, false, false, "", 1, "disable not confirmed"}}},
+		{"one account per application, sorted",
+			[]Entry{e(1, "scim", ActionCreated, ""), e(2, "ldap", ActionCreated, ""), e(3, "scim", ActionDisabled, "", readBack),
+				e(4, "ldap", ActionDisabled, "", legacy)},
+			[]r{{"ldap", StateDisabled, []string{}, true, false, "", 4, "disabled without read-back"},
+				{"scim", StateDisabled, []string{}, true, true, VerifiedReadBack, 3, ""}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Removals(tt.entries)
+			short := []r{}
+			for _, g := range got {
+				short = append(short, r{g.Application, g.State, g.Entitlements, g.Removed, g.Verified, g.VerifiedBy,
+					int(g.Since.Sub(at(0)) / time.Minute), g.Gap()})
+				assert.Equal(t, "ada.lovelace", g.Account)
+				if g.VerifiedBy != "" {
+					assert.Equal(t, g.Since, g.VerifiedAt)
+					assert.Equal(t, g.Since.Add(-time.Minute), g.RequestedAt)
+					assert.Equal(t, "offboarding-E100001", g.WorkflowID, "the run that set the state")
+				} else {
+					assert.True(t, g.VerifiedAt.IsZero())
+				}
+			}
+			assert.Equal(t, tt.want, short)
+		})
+	}
+}
+
+func TestRemovalJSONFieldsAreStable(t *testing.T) {
+	at := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
+	r := Removal{Application: "ldap", Account: "ada", State: StateDisabled, Since: at, Entitlements: []string{},
+		Removed: true, Verified: true, RequestedAt: at.Add(-time.Minute), VerifiedAt: at, VerifiedBy: VerifiedReadBack,
+		WorkflowID: "offboarding-E100001", RunID: "r"}
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"application":"ldap","account":"ada","state":"disabled","since":"2026-02-01T09:00:00Z",
+		"entitlements":[],"removed":true,"verified":true,"requestedAt":"2026-02-01T08:59:00Z",
+		"verifiedAt":"2026-02-01T09:00:00Z","verifiedBy":"read-back","workflowId":"offboarding-E100001","runId":"r"}`, string(b))
+
+	// Not verified: the verification fields are absent, not zero times.
+	b, err = json.Marshal(Removals([]Entry{entry("E100001", "ldap", ActionCreated, "", 1)})[0])
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "verifiedAt")
+	assert.NotContains(t, string(b), "requestedAt")
+	assert.Contains(t, string(b), `"entitlements":[]`)
 }
