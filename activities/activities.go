@@ -228,9 +228,11 @@ func (a *Activities) GrantEntitlement(ctx context.Context, in EntitlementInput) 
 	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
 }
 
-// RevokeEntitlement removes the entitlement and records the revocation in
-// the ledger. An account that is already gone holds nothing, so that is
-// success too.
+// RevokeEntitlement removes the entitlement, reads the account back until
+// it no longer holds it, and records the verified revocation in the
+// ledger. An account that is already gone holds nothing, so that is success
+// too. A revocation the application does not apply is a retryable
+// NotVerified error, recorded nowhere.
 func (a *Activities) RevokeEntitlement(ctx context.Context, in EntitlementInput) (connectors.EntitlementResponse, error) {
 	const op = "RevokeEntitlement"
 	c, err := a.connector(in.App, op)
@@ -247,6 +249,11 @@ func (a *Activities) RevokeEntitlement(ctx context.Context, in EntitlementInput)
 	}
 	if err != nil {
 		return res, classify(in.App, op, err)
+	}
+	if err := a.verify(ctx, op, c, &ch, connectors.VerifyRequest{
+		Username: in.Username, Check: connectors.CheckRevoked, Entitlement: in.Entitlement,
+	}, ledger.VerifiedReadBack); err != nil {
+		return res, err
 	}
 	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
 }
@@ -275,8 +282,14 @@ func (a *Activities) EnableAccount(ctx context.Context, in AccountInput) (connec
 	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
 }
 
-// DisableAccount blocks logins, ends sessions and records it in the
-// ledger.
+// DisableAccount blocks logins and ends sessions, reads the account back
+// until the application shows it can no longer be used (see
+// connectors.CheckDisabled), and records the verified disable in the
+// ledger, even when the account was disabled already: the read-back is the
+// evidence that access is gone, and the ledger keeps it. An application
+// that accepts the disable and ignores it fails the activity with a
+// retryable NotVerified error and nothing recorded; the leaver then applies
+// the application's disable_fallback.
 func (a *Activities) DisableAccount(ctx context.Context, in AccountInput) (connectors.DisableResponse, error) {
 	const op = "DisableAccount"
 	c, ch, err := a.accountChange(ctx, op, in, ledger.ActionDisabled)
@@ -287,11 +300,17 @@ func (a *Activities) DisableAccount(ctx context.Context, in AccountInput) (conne
 	if err != nil {
 		return res, classify(in.App, op, err)
 	}
-	return res, a.record(ctx, op, ch, ch.happened(res.Changed))
+	if err := a.verify(ctx, op, c, &ch, connectors.VerifyRequest{Username: in.Username, Check: connectors.CheckDisabled}, ledger.VerifiedReadBack); err != nil {
+		return res, err
+	}
+	return res, a.record(ctx, op, ch, true)
 }
 
-// DeleteAccount removes the account (delete-if-present) and records it in
-// the ledger.
+// DeleteAccount removes the account (delete-if-present), reads the
+// application back until the account is gone, and records the verified
+// deletion in the ledger. With Audit.Fallback (the application ignored a
+// disable) the deletion is recorded as verified by fallback-delete, even
+// when the account was gone already, since it stands for the disable.
 func (a *Activities) DeleteAccount(ctx context.Context, in AccountInput) (connectors.DeleteResponse, error) {
 	const op = "DeleteAccount"
 	c, ch, err := a.accountChange(ctx, op, in, ledger.ActionDeleted)
@@ -302,7 +321,14 @@ func (a *Activities) DeleteAccount(ctx context.Context, in AccountInput) (connec
 	if err != nil {
 		return res, classify(in.App, op, err)
 	}
-	return res, a.record(ctx, op, ch, ch.happened(res.Deleted))
+	how := ledger.VerifiedReadBack
+	if in.Audit.Fallback {
+		how = ledger.VerifiedFallbackDelete
+	}
+	if err := a.verify(ctx, op, c, &ch, connectors.VerifyRequest{Username: in.Username, Check: connectors.CheckDeleted}, how); err != nil {
+		return res, err
+	}
+	return res, a.record(ctx, op, ch, ch.happened(res.Deleted) || in.Audit.Fallback)
 }
 
 // accountChange finds the connector of an account action and prepares its

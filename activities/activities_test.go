@@ -200,9 +200,9 @@ func TestLifecycleGoesToTheNamedConnector(t *testing.T) {
 			assert.True(t, exists)
 			assert.False(t, login, "disabled role can still log in")
 		}},
-		{"disable again", func() (any, error) {
+		{"disable again changes nothing and is recorded: the read-back is evidence", func() (any, error) {
 			return run[connectors.DisableResponse](f, a.DisableAccount, acct)
-		}, connectors.DisableResponse{}, "", nil},
+		}, connectors.DisableResponse{}, ledger.ActionDisabled, nil},
 		{"enable", func() (any, error) {
 			return run[connectors.EnableResponse](f, a.EnableAccount, acct)
 		}, connectors.EnableResponse{Changed: true}, ledger.ActionEnabled, func(t *testing.T) {
@@ -251,6 +251,15 @@ func TestLifecycleGoesToTheNamedConnector(t *testing.T) {
 		assert.NotEmpty(t, e.WorkflowID, s.name)
 		assert.NotEmpty(t, e.RunID, s.name)
 		assert.NotEmpty(t, e.ActivityID, s.name)
+		if e.Action.IsRevocation() {
+			// Verified after it was requested (the activity's schedule
+			// time, as the audit gives none), by reading it back.
+			assert.False(t, e.RequestedAt.IsZero(), s.name)
+			assert.False(t, e.VerifiedAt.Before(e.RequestedAt), "%s: verified %s before requested %s", s.name, e.VerifiedAt, e.RequestedAt)
+			assert.Equal(t, ledger.VerifiedReadBack, e.VerifiedBy, s.name)
+		} else {
+			assert.True(t, e.RequestedAt.IsZero() && e.VerifiedAt.IsZero() && e.VerifiedBy == "", "%s: only revocations are verified", s.name)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -35,6 +36,15 @@ type Audit struct {
 	// was down), so a call that finds nothing left to do still records,
 	// as a retried attempt of one activity does.
 	Retry bool `json:"retry,omitempty"`
+	// RequestedAt is when the workflow first asked for a revocation
+	// (disable, revoke, delete), for the ledger; a step a workflow tries
+	// again keeps the time of its first try. Zero means when the activity
+	// was scheduled.
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
+	// Fallback marks a DeleteAccount made because the application ignored
+	// a disable and the policy's disable_fallback is delete: the ledger
+	// records the deletion as verified by fallback-delete.
+	Fallback bool `json:"fallback,omitempty"`
 }
 
 // change is one change an activity is about to make, as the ledger will
@@ -58,10 +68,56 @@ func (a *Activities) prepare(ctx context.Context, op string, au Audit, app, acco
 		Action: action, Justification: au.Justification, PolicyVersion: au.PolicyVersion,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, ActivityID: info.ActivityID,
 	}
+	if action.IsRevocation() {
+		e.RequestedAt = au.RequestedAt
+		if e.RequestedAt.IsZero() {
+			e.RequestedAt = info.ScheduledTime
+		}
+		e.RequestedAt = e.RequestedAt.UTC()
+	}
+	if au.Fallback && action != ledger.ActionDeleted {
+		return change{}, invalid(op, "audit: fallback is only for deleting an account whose disable was ignored")
+	}
 	if err := e.Validate(); err != nil {
 		return change{}, invalid(op, "audit: %v", err)
 	}
 	return change{entry: e, retry: info.Attempt > 1 || au.Retry}, nil
+}
+
+// verifyReads are the pauses before each read-back of a revocation: an
+// application may apply a change a moment after it answered (a backend
+// still exiting, a replica catching up), so one read that disagrees is not
+// yet a failure. The activity's retry policy takes over after the last.
+var verifyReads = []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, time.Second}
+
+// verify reads the application back until it shows the revocation in
+// effect, and marks the change verified by how. A read-back that never
+// shows it is a retryable NotVerified error: the application accepted
+// the change and did not apply it, so the workflow must not count it done.
+func (a *Activities) verify(ctx context.Context, op string, c connectors.Connector, ch *change, req connectors.VerifyRequest, how string) error {
+	var v connectors.Verification
+	for _, pause := range verifyReads {
+		if pause > 0 {
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		var err error
+		if v, err = c.Verify(ctx, req); err != nil {
+			return classify(ch.entry.Application, op, fmt.Errorf("reading the change back: %w", err))
+		}
+		if v.Verified {
+			ch.entry.VerifiedAt, ch.entry.VerifiedBy = time.Now().UTC(), how
+			return nil
+		}
+	}
+	return temporal.NewApplicationError(
+		fmt.Sprintf("%s %s: not verified: the application accepted the change but reading it back shows %s", ch.entry.Application, op, v.Detail),
+		string(connectors.KindNotVerified))
 }
 
 // happened reports whether a change must be recorded: when the connector

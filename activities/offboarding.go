@@ -89,6 +89,9 @@ type FoundAccount struct {
 	// Retention is how long the disabled account is kept before deletion,
 	// from the policy in force when it was read.
 	Retention time.Duration `json:"retention"`
+	// DisableFallback is what the leaver does if the application ignores
+	// the disable (FallbackFlag or FallbackDelete), from the same policy.
+	DisableFallback string `json:"disableFallback,omitempty"`
 	// Error says why the application could not be read, and ErrorKind is
 	// its connector error kind; both are empty on success.
 	Error     string `json:"error,omitempty"`
@@ -157,7 +160,7 @@ func (a *Activities) FindAccounts(ctx context.Context, in FindAccountsInput) (Fi
 }
 
 func (a *Activities) findAccount(ctx context.Context, app, employeeID, username string) FoundAccount {
-	f := FoundAccount{Application: app, Retention: a.retention(app)}
+	f := FoundAccount{Application: app, Retention: a.retention(app), DisableFallback: a.disableFallback(app)}
 	acct, err := a.Connectors[app].GetAccount(ctx, connectors.AccountRequest{Username: username})
 	var ae *temporal.ApplicationError
 	switch {
@@ -182,6 +185,25 @@ func (a *Activities) retention(app string) time.Duration {
 		return p.Retention(app)
 	}
 	return policy.DefaultRetention
+}
+
+// What a leaver does when an application ignores a disable
+// (FoundAccount.DisableFallback); the policy's leaver.disable_fallback.
+const (
+	FallbackFlag   = policy.FallbackFlag
+	FallbackDelete = policy.FallbackDelete
+)
+
+// disableFallback is the application's disable fallback in the policy in
+// force, or FallbackFlag without a policy: deleting needs a rule that says
+// so.
+func (a *Activities) disableFallback(app string) string {
+	if a.Policy != nil {
+		if p := a.Policy.Current(); p != nil {
+			return p.DisableFallback(app)
+		}
+	}
+	return FallbackFlag
 }
 
 // defaultMaxWait is how long one AwaitWorkflowClosed call waits when the

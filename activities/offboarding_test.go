@@ -117,12 +117,12 @@ func TestFindAccountsReadsEveryApplication(t *testing.T) {
 	require.Equal(t, "ada.lovelace", res.Username)
 	month := 30 * policy.Day
 	assert.Equal(t, []activities.FoundAccount{
-		{Application: "crm", Retention: month, ErrorKind: "Unavailable", Error: "crm GetAccount: Unavailable: connection refused"},
-		{Application: "files", Retention: month, Foreign: true},
-		{Application: "ldap", Retention: 90 * policy.Day, Exists: true, Entitlements: []string{"all-staff", "vpn"}},
-		{Application: "postgres", Retention: month, Exists: true, Disabled: true},
-		{Application: "scim", Retention: month},
-		{Application: "wiki", Retention: month, Foreign: true},
+		{Application: "crm", Retention: month, DisableFallback: activities.FallbackFlag, ErrorKind: "Unavailable", Error: "crm GetAccount: Unavailable: connection refused"},
+		{Application: "files", Retention: month, DisableFallback: activities.FallbackFlag, Foreign: true},
+		{Application: "ldap", Retention: 90 * policy.Day, DisableFallback: activities.FallbackFlag, Exists: true, Entitlements: []string{"all-staff", "vpn"}},
+		{Application: "postgres", Retention: month, DisableFallback: activities.FallbackFlag, Exists: true, Disabled: true},
+		{Application: "scim", Retention: month, DisableFallback: activities.FallbackFlag},
+		{Application: "wiki", Retention: month, DisableFallback: activities.FallbackFlag, Foreign: true},
 	}, res.Applications, "sorted; unreachable and foreign accounts are reported, not failed")
 
 	t.Run("only the named applications", func(t *testing.T) {
@@ -220,8 +220,8 @@ func TestFindAccountsOnPostgres(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "ada", res.Username)
 	assert.Equal(t, []activities.FoundAccount{
-		{Application: "pg-a", Retention: policy.DefaultRetention},
-		{Application: "pg-b", Retention: policy.DefaultRetention, Exists: true, Entitlements: []string{f.group}},
+		{Application: "pg-a", Retention: policy.DefaultRetention, DisableFallback: activities.FallbackFlag},
+		{Application: "pg-b", Retention: policy.DefaultRetention, DisableFallback: activities.FallbackFlag, Exists: true, Entitlements: []string{f.group}},
 	}, res.Applications)
 }
 

@@ -384,7 +384,11 @@ func newAuditCmdWith(opts *rootOptions, open openLedgerFunc, now func() time.Tim
 		Long: `Print the person's full trail from the access ledger: every account
 created, enabled, disabled or deleted and every entitlement granted or
 revoked, oldest first, with the time, the reason (event, policy rules or
-approval with approver), the policy version and the run that made it.
+approval with approver), the policy version and the run that made it. A
+disable, revoke or delete also shows its verification: when a read-back of
+the application confirmed it (read-back, or fallback-delete when an ignored
+disable was replaced by a delete) and when it was requested, or "not
+verified" for one recorded before verification existed.
 
 --since limits the trail to changes at or after a date (2026-01-31, UTC
 midnight), a time (2026-01-31T09:00:00Z) or a duration back from now
@@ -470,17 +474,36 @@ func printAudit(w io.Writer, rep auditReport) {
 	}
 	fmt.Fprintf(w, "Access changes for %s%s: %d, oldest first\n\n", rep.EmployeeID, from, len(rep.Entries))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tACTION\tAPPLICATION\tACCOUNT\tENTITLEMENT\tWHY\tPOLICY\tWORKFLOW")
+	fmt.Fprintln(tw, "TIME\tACTION\tAPPLICATION\tACCOUNT\tENTITLEMENT\tWHY\tPOLICY\tWORKFLOW\tVERIFIED")
 	links := make([]runLink, 0, len(rep.Entries))
 	for _, e := range rep.Entries {
 		action := string(e.Action)
 		if e.Disabled {
 			action += " (disabled)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", localTime(e.At), action, e.Application, e.Account,
-			orDash(e.Entitlement), why(e.Justification), orDash(shortVersion(e.PolicyVersion)), orDash(e.WorkflowID))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", localTime(e.At), action, e.Application, e.Account,
+			orDash(e.Entitlement), why(e.Justification), orDash(shortVersion(e.PolicyVersion)), orDash(e.WorkflowID),
+			verification(e.Entry))
 		links = append(links, runLink{e.WorkflowID, e.RunID, e.URL})
 	}
 	_ = tw.Flush()
 	printRunLinks(w, links)
+}
+
+// verification says how a revocation was verified, for `audit`: "read-back
+// at T (requested R)", "fallback-delete at T", "not verified" for one
+// recorded without (before verification existed); "-" for the actions that
+// grant, which are not verified.
+func verification(e ledger.Entry) string {
+	switch {
+	case !e.Action.IsRevocation():
+		return "-"
+	case e.VerifiedBy == "":
+		return "not verified"
+	}
+	s := e.VerifiedBy + " at " + localTime(e.VerifiedAt)
+	if !e.RequestedAt.IsZero() {
+		s += " (requested " + localTime(e.RequestedAt) + ")"
+	}
+	return s
 }

@@ -264,6 +264,10 @@ func TestAccessAndAuditPrintTheLedger(t *testing.T) {
 		assert.Contains(t, out, "Access changes for E100091: 4, oldest first")
 		assert.Regexp(t, `(?s)created\s+scim\s+ana\.test\s+-\s+joiner.*granted\s+scim\s+ana\.test\s+engineering.*granted\s+scim\s+ana\.test\s+finance-admins\s+joiner: approved by E100008.*revoked\s+scim\s+ana\.test\s+engineering\s+mover: rules role:engineer`, out)
 		assert.Contains(t, out, "mover-E100091-abc  http://ui/namespaces/default/workflows/mover-E100091-abc/run-2/history")
+		assert.Regexp(t, `TIME\s+ACTION\s+APPLICATION\s+ACCOUNT\s+ENTITLEMENT\s+WHY\s+POLICY\s+WORKFLOW\s+VERIFIED\n`, out)
+		assert.Regexp(t, `created\s+scim\s+ana\.test\s+-\s+joiner: rules everyone, role:engineer\s+0123456789ab\s+onboarding-E100091\s+-\n`, out,
+			"a create is not verified, nor said to be unverified")
+		assert.Regexp(t, `revoked\s+scim\s+.*mover-E100091-abc\s+not verified\n`, out, "a revoke from before verification")
 	})
 	t.Run("audit since", func(t *testing.T) {
 		out, _, err := runCmd(t, testCfg, nil, auditCmd(l, t, now), id, "--since", "2026-01-06", "-o", "json")
@@ -284,6 +288,76 @@ func TestAccessAndAuditPrintTheLedger(t *testing.T) {
 		require.NoError(t, err)
 		assert.JSONEq(t, `{"employeeId":"E100092","entries":[]}`, out)
 	})
+}
+
+func TestAuditShowsVerification(t *testing.T) {
+	id, trail := fixture()
+	requested := time.Date(2026, 2, 2, 17, 0, 0, 0, time.UTC)
+	leaver := func(seq int64, app string, action ledger.Action, ent, how string) ledger.Entry {
+		e := ledger.Entry{Seq: seq, At: requested.Add(time.Duration(seq) * time.Second), EmployeeID: id, Application: app,
+			Account: "ana.test", Entitlement: ent, Action: action, Justification: ledger.Justification{Event: ledger.EventLeaver},
+			WorkflowID: "offboarding-" + id, RunID: "run-3", ActivityID: fmt.Sprint(seq)}
+		if how != "" {
+			e.RequestedAt, e.VerifiedAt, e.VerifiedBy = requested, e.At, how
+		}
+		return e
+	}
+	trail = append(trail,
+		leaver(5, "scim", ledger.ActionDisabled, "", ledger.VerifiedReadBack),
+		leaver(6, "scim", ledger.ActionRevoked, "finance-admins", ledger.VerifiedReadBack),
+		leaver(7, "ldap", ledger.ActionDeleted, "", ledger.VerifiedFallbackDelete))
+	l := &fakeLedger{trail: map[string][]ledger.Entry{id: trail}}
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+	out, _, err := runCmd(t, testCfg, nil, auditCmd(l, t, now), id)
+	require.NoError(t, err)
+	at := func(seq int) string { return localTime(requested.Add(time.Duration(seq) * time.Second)) }
+	for _, want := range []string{
+		`disabled\s+scim\s+ana\.test\s+-\s+leaver\s+-\s+offboarding-E100091\s+read-back at ` + at(5) + ` \(requested ` + localTime(requested) + `\)\n`,
+		`revoked\s+scim\s+ana\.test\s+finance-admins\s+leaver\s+-\s+offboarding-E100091\s+read-back at ` + at(6),
+		`deleted\s+ldap\s+ana\.test\s+-\s+leaver\s+-\s+offboarding-E100091\s+fallback-delete at ` + at(7),
+	} {
+		assert.Regexp(t, want, out)
+	}
+
+	out, _, err = runCmd(t, testCfg, nil, auditCmd(l, t, now), id, "-o", "json")
+	require.NoError(t, err)
+	var raw struct {
+		Entries []map[string]any `json:"entries"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &raw))
+	require.Len(t, raw.Entries, 7)
+	assert.Equal(t, "fallback-delete", raw.Entries[6]["verifiedBy"])
+	assert.Equal(t, "2026-02-02T17:00:07Z", raw.Entries[6]["verifiedAt"])
+	assert.Equal(t, "2026-02-02T17:00:00Z", raw.Entries[6]["requestedAt"])
+	for _, k := range []string{"requestedAt", "verifiedAt", "verifiedBy"} {
+		assert.NotContains(t, raw.Entries[3], k, "an unverified revoke has no %s", k)
+	}
+}
+
+func TestVerification(t *testing.T) {
+	requested := time.Date(2026, 2, 2, 17, 0, 0, 0, time.UTC)
+	verifiedAt := requested.Add(3 * time.Second)
+	tests := []struct {
+		name string
+		e    ledger.Entry
+		want string
+	}{
+		{"a grant is not verified", ledger.Entry{Action: ledger.ActionGranted}, "-"},
+		{"nor a create", ledger.Entry{Action: ledger.ActionCreated}, "-"},
+		{"a disable from before verification", ledger.Entry{Action: ledger.ActionDisabled}, "not verified"},
+		{"a read-back", ledger.Entry{Action: ledger.ActionRevoked, RequestedAt: requested, VerifiedAt: verifiedAt, VerifiedBy: ledger.VerifiedReadBack},
+			"read-back at " + localTime(verifiedAt) + " (requested " + localTime(requested) + ")"},
+		{"a fallback delete", ledger.Entry{Action: ledger.ActionDeleted, RequestedAt: requested, VerifiedAt: verifiedAt, VerifiedBy: ledger.VerifiedFallbackDelete},
+			"fallback-delete at " + localTime(verifiedAt) + " (requested " + localTime(requested) + ")"},
+		{"verified without a request time", ledger.Entry{Action: ledger.ActionDeleted, VerifiedAt: verifiedAt, VerifiedBy: ledger.VerifiedReadBack},
+			"read-back at " + localTime(verifiedAt)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, verification(tt.e))
+		})
+	}
 }
 
 func TestLedgerCommandsReportLedgerErrors(t *testing.T) {
@@ -336,7 +410,8 @@ func TestLedgerCommandsOnPostgreSQL(t *testing.T) {
 		{Application: "ldap", Account: "ana." + id, Action: ledger.ActionCreated,
 			Justification: ledger.Justification{Event: ledger.EventJoiner, Rules: []string{"everyone"}}},
 		{Application: "ldap", Account: "ana." + id, Action: ledger.ActionDisabled,
-			Justification: ledger.Justification{Event: ledger.EventLeaver, Note: "end of contract"}},
+			Justification: ledger.Justification{Event: ledger.EventLeaver, Note: "end of contract"},
+			RequestedAt:   approvedAt.Add(time.Minute), VerifiedAt: approvedAt.Add(2 * time.Minute), VerifiedBy: ledger.VerifiedReadBack},
 	}
 	for i, e := range entries {
 		e.EmployeeID, e.WorkflowID, e.RunID, e.ActivityID, e.PolicyVersion = id, wf, run, fmt.Sprint(i), "feedface0123456789"
@@ -380,11 +455,16 @@ func TestLedgerCommandsOnPostgreSQL(t *testing.T) {
 		assert.Equal(t, entries[i].Action, e.Action, "entry %d", i)
 		assert.Equal(t, link, e.URL)
 	}
+	assert.Equal(t, ledger.VerifiedReadBack, aud.Entries[3].VerifiedBy)
+	assert.True(t, approvedAt.Add(2*time.Minute).Equal(aud.Entries[3].VerifiedAt))
+	assert.True(t, approvedAt.Add(time.Minute).Equal(aud.Entries[3].RequestedAt))
+	assert.Empty(t, aud.Entries[0].VerifiedBy)
 
 	out, _, err = runCmd(t, cfg, nil, newAuditCmd, id, "--since", "1h")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "Access changes for "+id+" since ")
 	assert.Contains(t, out, ": 4, oldest first")
+	assert.Regexp(t, `disabled\s+ldap\s+.*read-back at `+localTime(approvedAt.Add(2*time.Minute)), out)
 }
 
 func TestOpenStoreNamesTheStoreWithoutItsPassword(t *testing.T) {

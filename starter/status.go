@@ -17,6 +17,7 @@ import (
 
 	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 	"github.com/provisio-dev/provisio/workflows"
 )
 
@@ -64,6 +65,15 @@ type statusReport struct {
 	// nothing, so a leaver whose runs the history no longer keeps still
 	// shows when access ended.
 	LastChange *entryView `json:"lastChange,omitempty"`
+	// Removal is, for a leaver whose access removal began, how each
+	// account the ledger knows stands and whether a read-back of the
+	// application verified its removal, sorted by application and account
+	// (see ledger.Removal). Such a leaver is someone whose newest
+	// offboarding is past its schedule and was not retracted or, when the
+	// history keeps no offboarding, whose last ledger entry a leaver made.
+	// It is absent for anyone else and when the ledger cannot be read, and
+	// empty when the ledger has no account of the leaver.
+	Removal []ledger.Removal `json:"removal,omitzero"`
 	// PendingApprovals are the person's requests waiting for a decision.
 	PendingApprovals []statusApproval `json:"pendingApprovals"`
 	// Runs are every run about the person the history still keeps, newest
@@ -82,6 +92,13 @@ func newStatusCmdWith(opts *rootOptions, open openLedgerFunc) *cobra.Command {
 entitlements they hold now (from the access ledger), their approval
 requests still waiting for a decision, and every run about them with its
 state and Temporal UI link.
+
+For a leaver, it also shows how each account stands after access removal:
+its state, when removal was requested, and when and how a read-back of the
+application verified it. The summary says "access removed (verified)" only
+when the offboarding finished removing access and every account in the
+ledger is removed and verified; otherwise it names the applications not
+verified and why.
 
 A person whose runs the Temporal history no longer keeps is still shown
 from the ledger. If the ledger cannot be read, the runs are shown with a
@@ -220,18 +237,41 @@ func loadLedger(ctx context.Context, opts *rootOptions, cfg config.Config, open 
 		return fail(ledgerErr(err))
 	}
 	rep.Access = holdingViews(cfg, hs)
-	if len(hs) > 0 {
-		return true
-	}
+	// The whole trail, not just the holdings: removal is told by the
+	// entries that removed access and how they were verified.
 	trail, err := l.Trail(ctx, rep.EmployeeID, time.Time{})
 	if err != nil {
 		return fail(ledgerErr(err))
 	}
-	if n := len(trail); n > 0 {
+	if n := len(trail); n > 0 && len(hs) == 0 {
 		last := trail[n-1]
 		rep.LastChange = &entryView{Entry: last, URL: runURL(cfg, last.WorkflowID, last.RunID)}
 	}
+	if removalBegan(rep.Runs, trail) {
+		rep.Removal = ledger.Removals(trail)
+	}
 	return true
+}
+
+// removalBegan reports whether the person is a leaver whose access removal
+// began: their newest offboarding is past its schedule and was not
+// retracted or, when the history keeps no offboarding (runs expire), their
+// last ledger entry was made by a leaver.
+func removalBegan(runs []runInfo, trail []ledger.Entry) bool {
+	if off := newestRun(runs, "Offboarding"); off != nil {
+		return off.Status != "canceled" && (off.Status != "running" || off.State != workflows.StateScheduled)
+	}
+	return len(trail) > 0 && trail[len(trail)-1].Event == ledger.EventLeaver
+}
+
+// newestRun is the newest run of a type in runs (newest first), or nil.
+func newestRun(runs []runInfo, typ string) *runInfo {
+	for i := range runs {
+		if runs[i].Type == typ {
+			return &runs[i]
+		}
+	}
+	return nil
 }
 
 // statusSummary says in one line where the person stands: a leaver's
@@ -239,29 +279,17 @@ func loadLedger(ctx context.Context, opts *rootOptions, cfg config.Config, open 
 // the ledger says they hold; then what is under way or needs a look.
 func statusSummary(rep statusReport, ledgerOK bool) string {
 	enabled, disabled, ents := countHoldings(rep.Access)
-	newest := func(typ string) *runInfo {
-		for i := range rep.Runs { // newest first
-			if rep.Runs[i].Type == typ {
-				return &rep.Runs[i]
-			}
-		}
-		return nil
-	}
 	var head string
-	off, on := newest("Offboarding"), newest("Onboarding")
+	off, on := newestRun(rep.Runs, "Offboarding"), newestRun(rep.Runs, "Onboarding")
 	switch {
-	case off != nil && off.Status == "running":
+	case off != nil && off.Status == "canceled": // retracted: not a leaver
+	case off != nil && off.State == workflows.StateScheduled && off.Status == "running":
 		head = leaverSummary(off)
-	case off != nil && off.Status == "completed":
-		head = "leaver: access removed"
-	case off != nil && off.Status != "canceled": // a cancelled one was retracted
-		head = "leaver: offboarding " + off.Status + ", access may remain"
+	case off != nil:
+		head = verifiedLeaverSummary(off, rep.Removal, ledgerOK)
 	}
 	switch {
-	case head != "":
-		if ledgerOK && (enabled > 0 || ents > 0) && off.State != workflows.StateScheduled {
-			head += fmt.Sprintf("; the ledger still shows %d enabled account(s), %d entitlement(s)", enabled, ents)
-		}
+	case head != "": // a leaver: said above
 	case on != nil && on.Status == "running" && on.State == workflows.StateWaitingStart:
 		head = "joiner: provisioned, waiting for the start date"
 	case on != nil && on.Status == "running":
@@ -281,6 +309,15 @@ func statusSummary(rep statusReport, ledgerOK bool) string {
 		head = "no onboarding run found (access ledger unreadable)"
 	}
 	parts := []string{head}
+	if off == nil && rep.Removal != nil {
+		// A leaver whose runs the history no longer keeps: the ledger alone
+		// tells whether removal was verified.
+		if gaps := removalGaps(rep.Removal); gaps != "" {
+			parts = append(parts, "removal not verified in "+gaps)
+		} else if len(rep.Removal) > 0 {
+			parts = append(parts, "removal verified")
+		}
+	}
 	var moving, temporary int
 	var attention []string
 	for _, r := range rep.Runs {
@@ -325,6 +362,69 @@ func leaverSummary(off *runInfo) string {
 	return "leaver: offboarding " + orDash(off.State)
 }
 
+// verifiedLeaverSummary is the head of a leaver's summary once access
+// removal began, with what the ledger says about its verification. It
+// says "access removed (verified)" only when the offboarding finished
+// removing access (completed, or keeping disabled accounts until
+// deletion) and every account in the ledger is removed and verified by a
+// read-back; otherwise it names each application not verified and why.
+func verifiedLeaverSummary(off *runInfo, removal []ledger.Removal, ledgerOK bool) string {
+	gaps := removalGaps(removal)
+	var unverified string
+	switch {
+	case !ledgerOK:
+		unverified = "not verified (access ledger unreadable)"
+	case gaps != "":
+		unverified = "not verified in " + gaps
+	case len(removal) == 0:
+		unverified = "nothing in the access ledger to verify"
+	}
+	switch {
+	case off.Status == "completed" && unverified == "":
+		return "leaver: access removed (verified)"
+	case off.Status == "completed":
+		return "leaver: access removed, " + unverified
+	case off.Status == "running" && (off.State == workflows.StateRetention || off.State == workflows.StateDeleting):
+		if unverified == "" {
+			return "leaver: access removed (verified), disabled accounts kept until deletion"
+		}
+		return "leaver: access removed, " + unverified + "; disabled accounts kept until deletion"
+	}
+	head := "leaver: offboarding " + off.Status + ", access may remain"
+	if off.Status == "running" {
+		head = leaverSummary(off)
+	}
+	// Still removing access, or stopped: what is not yet verified is the
+	// news; a ledger with nothing to verify yet is not.
+	if gaps != "" || !ledgerOK {
+		head += ", " + unverified
+	}
+	return head
+}
+
+// removalGaps names, in few words, each account not removed and verified:
+// "ldap (disable not confirmed), scim (deleted without read-back)". An
+// account is named by its application, with the account name only when
+// the application has several.
+func removalGaps(removal []ledger.Removal) string {
+	perApp := map[string]int{}
+	for _, r := range removal {
+		perApp[r.Application]++
+	}
+	var gaps []string
+	for _, r := range removal {
+		if r.Verified {
+			continue
+		}
+		name := r.Application
+		if perApp[r.Application] > 1 {
+			name += "/" + r.Account
+		}
+		gaps = append(gaps, fmt.Sprintf("%s (%s)", name, r.Gap()))
+	}
+	return strings.Join(gaps, ", ")
+}
+
 func queryState[T any](ctx context.Context, c client.Client, ri runInfo) *T {
 	v, err := c.QueryWorkflow(ctx, ri.WorkflowID, ri.RunID, workflows.QueryState)
 	if err != nil {
@@ -364,6 +464,10 @@ func printStatus(w io.Writer, rep statusReport) {
 		}
 	default:
 		printHoldingTable(w, rep.Access)
+	}
+
+	if rep.Removal != nil {
+		printRemoval(w, rep.Removal)
 	}
 
 	if len(rep.PendingApprovals) > 0 {
@@ -411,6 +515,29 @@ func printStatus(w io.Writer, rep statusReport) {
 	}
 }
 
+// printRemoval shows a leaver's accounts: their state, when removal was
+// asked for, and when and how a read-back verified it.
+func printRemoval(w io.Writer, removal []ledger.Removal) {
+	fmt.Fprintln(w, "\nAccess removal (from the access ledger):")
+	if len(removal) == 0 {
+		fmt.Fprintln(w, "  no account recorded")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APPLICATION\tACCOUNT\tSTATE\tREQUESTED\tVERIFIED")
+	for _, r := range removal {
+		requested, verified := "-", "not verified: "+r.Gap()
+		if !r.RequestedAt.IsZero() {
+			requested = localTime(r.RequestedAt)
+		}
+		if r.Verified {
+			verified = localTime(r.VerifiedAt) + " by " + r.VerifiedBy
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Application, r.Account, r.State, requested, verified)
+	}
+	_ = tw.Flush()
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -430,12 +557,18 @@ func printOffboarding(w io.Writer, st *workflows.OffboardingState) {
 		case a.Disabled:
 			state = "disabled"
 		}
+		if a.Verified != "" {
+			state += " (verified by " + a.Verified + ")"
+		}
 		line := fmt.Sprintf("  account in %-10s %s", a.Application, state)
 		if len(a.Revoked) > 0 {
 			line += fmt.Sprintf(", revoked %v", a.Revoked)
 		}
 		if !a.Deleted && !a.DeleteAfter.IsZero() {
 			line += ", deleted after " + a.DeleteAfter.Local().Format(time.DateOnly)
+		}
+		if a.Fallback != "" {
+			line += "; " + a.Fallback
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/events"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 	"github.com/provisio-dev/provisio/workflows"
 )
 
@@ -287,8 +288,12 @@ func printOffboardingState(opts *rootOptions, employeeID string, st workflows.Of
 	for _, a := range st.Accounts {
 		var parts []string
 		switch {
+		case a.Verified == ledger.VerifiedFallbackDelete:
+			parts = append(parts, "deleted instead of disabled (verified gone): the application ignored the disable")
 		case a.Deleted:
 			parts = append(parts, "deleted")
+		case a.Disabled && a.Verified != "":
+			parts = append(parts, fmt.Sprintf("disabled (verified by %s), %d session(s) ended", a.Verified, a.SessionsEnded))
 		case a.Disabled:
 			parts = append(parts, fmt.Sprintf("disabled, %d session(s) ended", a.SessionsEnded))
 		default:

@@ -114,6 +114,11 @@ func (m *memConnector) GetAccount(_ context.Context, req connectors.AccountReque
 	return out, nil
 }
 
+// Verify reads the account back like the real connectors' simplest form.
+func (m *memConnector) Verify(ctx context.Context, req connectors.VerifyRequest) (connectors.Verification, error) {
+	return connectors.VerifyByReading(ctx, m, req)
+}
+
 func (m *memConnector) DisableAccount(_ context.Context, req connectors.AccountRequest) (connectors.DisableResponse, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -322,7 +327,7 @@ func TestTerminateKillSwitchThenRetractIsRefused(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "access ends: now")
 	assert.Contains(t, out, "Access removed for "+id+" ("+user+")")
-	assert.Regexp(t, `mem +disabled, 2 session\(s\) ended; revoked staff, vpn; deleted after \d{4}-\d\d-\d\d`, out)
+	assert.Regexp(t, `mem +disabled \(verified by read-back\), 2 session\(s\) ended; revoked staff, vpn; deleted after \d{4}-\d\d-\d\d`, out)
 	acct, err := s.app.GetAccount(context.Background(), connectors.AccountRequest{Username: user})
 	require.NoError(t, err)
 	assert.True(t, acct.Disabled)

@@ -13,6 +13,7 @@ import (
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/ledger"
+	"github.com/provisio-dev/provisio/policy"
 )
 
 // audit keeps the ledger audit a change call received and, like the real
@@ -146,7 +147,14 @@ func TestOffboardingAuditIsTheLeaverWithHRsReason(t *testing.T) {
 	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID, Reason: "resigned"})
 	env.result(t)
 	want := activities.Audit{EmployeeID: leaverID, Justification: ledger.Justification{Event: ledger.EventLeaver, Note: "resigned"}}
-	for _, call := range []string{"disable ldap", "revoke ldap/engineering", "delete postgres"} {
+	// Each revocation carries when the run first asked for it, for the
+	// ledger's requested-to-verified time.
+	for call, requested := range map[string]time.Time{
+		"disable ldap":            testStart,
+		"revoke ldap/engineering": testStart,
+		"delete postgres":         testStart.Add(30 * policy.Day),
+	} {
+		want.RequestedAt = requested
 		assert.Equal(t, want, env.rec.lastAudit(t, call), call)
 	}
 }

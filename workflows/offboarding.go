@@ -89,6 +89,15 @@ type LeaverAccount struct {
 	// Kept is true when the run was cancelled during retention: the account
 	// stays disabled and nothing deletes it.
 	Kept bool `json:"kept,omitempty"`
+	// Verified says how the run confirmed that the account can no longer
+	// be used: "read-back" (the application, read back after the disable,
+	// showed it disabled) or "fallback-delete" (the application ignored
+	// the disable and the account was deleted instead, as its policy's
+	// disable_fallback says). Empty until confirmed.
+	Verified string `json:"verified,omitempty"`
+	// Fallback says why the account was deleted before its retention
+	// ended, when it was.
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // SkippedAccount is an account the leaver did not touch, and why.
@@ -475,9 +484,15 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 	a.entitlements = f.Entitlements
 	a.acct.DeleteAfter = o.accessEnds.Add(f.Retention)
 	// Disable even an account that reads as disabled: the call also ends
-	// sessions that outlived an earlier disable.
+	// sessions that outlived an earlier disable, and reads the account
+	// back.
 	in := activities.AccountInput{App: app, Username: username, Audit: o.audit()}
+	in.Audit.RequestedAt = workflow.Now(ctx)
+	fallback := false
 	err := o.persist(ctx, app, "disable account", func(c workflow.Context) error {
+		if fallback {
+			return o.fallbackDelete(c, a, in)
+		}
 		var r connectors.DisableResponse
 		in.Audit.Retry = retried(c)
 		err := workflow.ExecuteActivity(deprovisionOptions(c, "Disable account and end sessions in "+app), acts.DisableAccount, in).Get(c, &r)
@@ -485,16 +500,45 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 		case isKind(err, connectors.KindNotFound):
 			a.acct.Deleted, a.acct.DeletedAt = true, workflow.Now(c)
 			return nil
+		case isKind(err, connectors.KindNotVerified) && f.DisableFallback == activities.FallbackDelete &&
+			workflow.GetVersion(c, "disable-fallback-delete", workflow.DefaultVersion, 1) >= 1:
+			// The application took the disable and ignored it, through
+			// every quick retry; its policy prefers losing the account to
+			// leaving it usable. Later tries go straight to the delete.
+			fallback = true
+			a.acct.Fallback = "the application ignored the disable (" + message(err) + "); deleted instead, before its retention ended"
+			workflow.GetLogger(c).Warn("Disable ignored; deleting the account as the policy says", "application", app, "error", err)
+			return o.fallbackDelete(c, a, in)
 		case err != nil:
+			// A NotVerified disable under the flag fallback lands here: the
+			// step is listed as a problem (NeedsAttention) and tried again
+			// with growing pauses until the application applies it.
 			return err
 		}
 		a.acct.Disabled = true
+		a.acct.Verified = ledger.VerifiedReadBack
 		a.acct.SessionsEnded += r.SessionsEnded
 		return nil
 	})
 	if err != nil {
 		o.fail(ctx, a, app, "disable account", err)
 	}
+}
+
+// fallbackDelete deletes an account whose application ignored the
+// disable, as a verified deletion the ledger marks fallback-delete.
+func (o *offboarding) fallbackDelete(ctx workflow.Context, a *leaverApp, disable activities.AccountInput) error {
+	in := disable
+	in.Audit.Fallback = true
+	in.Audit.Retry = retried(ctx)
+	in.Audit = withNote(in.Audit, "disable ignored by the application; deleted instead (disable_fallback: delete)")
+	app := in.App
+	if err := workflow.ExecuteActivity(deprovisionOptions(ctx, "Delete account in "+app+": the disable was ignored"), acts.DeleteAccount, in).Get(ctx, nil); err != nil {
+		return err
+	}
+	a.acct.Deleted, a.acct.DeletedAt = true, workflow.Now(ctx)
+	a.acct.Verified = ledger.VerifiedFallbackDelete
+	return nil
 }
 
 // awaitOnboarding waits until the person's onboarding (cancelled by kill)
@@ -572,6 +616,7 @@ func (o *offboarding) revokeAll(ctx workflow.Context) {
 			app := a.acct.Application
 			for _, ent := range a.entitlements {
 				in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent, Audit: o.audit()}
+				in.Audit.RequestedAt = workflow.Now(gctx)
 				err := o.persist(gctx, app, "revoke "+ent, func(c workflow.Context) error {
 					in.Audit.Retry = retried(c)
 					err := workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
@@ -613,6 +658,7 @@ func (o *offboarding) deleteAll(ctx workflow.Context) {
 			o.deleting++
 			o.setState(gctx, StateDeleting)
 			in := activities.AccountInput{App: app, Username: o.st.Username, Audit: o.audit()}
+			in.Audit.RequestedAt = workflow.Now(gctx)
 			err := o.persist(gctx, app, "delete account", func(c workflow.Context) error {
 				in.Audit.Retry = retried(c)
 				return workflow.ExecuteActivity(deprovisionOptions(c, "Delete account in "+app), acts.DeleteAccount, in).Get(c, nil)

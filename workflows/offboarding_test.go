@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	sdklog "go.temporal.io/sdk/log"
@@ -20,6 +21,7 @@ import (
 	"github.com/provisio-dev/provisio/activities"
 	"github.com/provisio-dev/provisio/connectors"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/ledger"
 	"github.com/provisio-dev/provisio/policy"
 )
 
@@ -253,9 +255,9 @@ func TestOffboardingKillSwitchDisablesThenRevokesThenDeletes(t *testing.T) {
 	require.Equal(t, testStart, res.AccessEndedAt)
 	require.Equal(t, []LeaverAccount{
 		{Application: "ldap", Disabled: true, SessionsEnded: 1, Revoked: []string{"all-staff", "engineering"},
-			DeleteAfter: testStart.Add(90 * policy.Day), Deleted: true, DeletedAt: testStart.Add(90 * policy.Day)},
+			DeleteAfter: testStart.Add(90 * policy.Day), Deleted: true, DeletedAt: testStart.Add(90 * policy.Day), Verified: ledger.VerifiedReadBack},
 		{Application: "postgres", Disabled: true, SessionsEnded: 1, Revoked: []string{"analytics_read"},
-			DeleteAfter: testStart.Add(30 * policy.Day), Deleted: true, DeletedAt: testStart.Add(30 * policy.Day)},
+			DeleteAfter: testStart.Add(30 * policy.Day), Deleted: true, DeletedAt: testStart.Add(30 * policy.Day), Verified: ledger.VerifiedReadBack},
 	}, res.Accounts)
 	require.Equal(t, StateCompleted, env.state(t).State)
 	require.Empty(t, env.attention, "nothing went wrong, nothing was flagged")
@@ -437,6 +439,78 @@ func TestOffboardingOutageNeedsAttentionUntilTheApplicationRecovers(t *testing.T
 	require.False(t, st.NeedsAttention)
 	require.Empty(t, st.Problems)
 	require.Equal(t, StateCompleted, st.State)
+}
+
+// TestOffboardingDisableIgnored runs a leaver whose LDAP directory
+// accepts the disable and ignores it (the activity's read-back fails with
+// NotVerified), under each disable_fallback of the policy.
+func TestOffboardingDisableIgnored(t *testing.T) {
+	ignored := temporal.NewApplicationError("ldap DisableAccount: not verified: account still reads as enabled", string(connectors.KindNotVerified))
+	t.Run("delete removes the account at once instead", func(t *testing.T) {
+		w := newWorld()
+		ldapAcct := w.accounts["ldap"]
+		ldapAcct.DisableFallback = activities.FallbackDelete
+		w.accounts["ldap"] = ldapAcct
+		disables := 0
+		env := newLeaverEnv(t, w, func(call string) error {
+			if call == "disable ldap" {
+				disables++
+				return ignored
+			}
+			return nil
+		})
+		env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID, Reason: "resigned"})
+		res := env.result(t)
+
+		calls := env.rec.list()
+		assert.NotContains(t, calls, "revoke ldap/all-staff", "a deleted account has nothing left to revoke")
+		assert.Equal(t, 1, countOf(calls, "delete ldap"))
+		assert.Equal(t, 5, disables, "the disable had its quick retries (one try) before the fallback")
+		assert.Less(t, env.rec.at["delete ldap"], testStart.Add(time.Minute), "deleted at once, not after the 90-day retention")
+		au := env.rec.lastAudit(t, "delete ldap")
+		assert.True(t, au.Fallback, "the ledger records the deletion as the fallback")
+		assert.Contains(t, au.Note, "disable ignored")
+		assert.Equal(t, testStart, au.RequestedAt, "requested when the disable was")
+
+		ldapRes := res.Accounts[0]
+		assert.Equal(t, "ldap", ldapRes.Application)
+		assert.True(t, ldapRes.Deleted)
+		assert.False(t, ldapRes.Disabled)
+		assert.Equal(t, ledger.VerifiedFallbackDelete, ldapRes.Verified)
+		assert.Contains(t, ldapRes.Fallback, "ignored the disable")
+		assert.Equal(t, ledger.VerifiedReadBack, res.Accounts[1].Verified, "postgres went the normal way")
+		assert.Empty(t, env.attention, "the fallback settled it in the first try: nothing to flag")
+	})
+	t.Run("flag keeps retrying with NeedsAttention until the disable holds", func(t *testing.T) {
+		w := newWorld() // the built-in fallback is flag
+		disables := 0
+		env := newLeaverEnv(t, w, func(call string) error {
+			if call == "disable ldap" {
+				if disables++; disables <= 12 {
+					return ignored
+				}
+			}
+			return nil
+		})
+		var during OffboardingState
+		env.RegisterDelayedCallback(func() { during = env.state(t) }, 2*time.Minute)
+		env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+		res := env.result(t)
+
+		assert.True(t, during.NeedsAttention, "flagged while the disable is ignored")
+		require.Len(t, during.Problems, 1)
+		assert.Equal(t, "ldap", during.Problems[0].Application)
+		assert.Equal(t, "disable account", during.Problems[0].Step)
+		assert.Contains(t, during.Problems[0].Error, "not verified")
+		assert.Equal(t, []bool{true, false}, env.attention, "raised, then cleared once verified")
+		assert.Equal(t, 13, disables)
+		assert.Equal(t, 1, countOf(env.rec.list(), "delete ldap"), "deleted once, after its retention")
+		assert.Equal(t, testStart.Add(90*policy.Day), env.rec.at["delete ldap"], "the flag fallback never deletes early")
+		assert.Equal(t, testStart, env.rec.lastAudit(t, "disable ldap").RequestedAt, "a retried step keeps its first request time")
+		assert.Equal(t, ledger.VerifiedReadBack, res.Accounts[0].Verified)
+		assert.True(t, res.Accounts[0].Disabled)
+		assert.Empty(t, res.Accounts[0].Fallback)
+	})
 }
 
 func TestOffboardingWithNoAccountAnywhereHasNothingToDo(t *testing.T) {

@@ -577,6 +577,7 @@ func (t *tempAccess) end(ctx workflow.Context, state, by, reason string) (Tempor
 	}
 	au := t.audit(note)
 	in := activities.EntitlementInput{App: app, Username: t.st.Username, Entitlement: ent, Audit: au}
+	in.Audit.RequestedAt = workflow.Now(dctx)
 	revokeErr := t.persist(dctx, "revoke "+ent+" in "+app, func(c workflow.Context) error {
 		in.Audit.Retry = retried(c)
 		return workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
@@ -584,6 +585,7 @@ func (t *tempAccess) end(ctx workflow.Context, state, by, reason string) (Tempor
 	var deleteErr error
 	if revokeErr == nil && t.st.AccountCreated {
 		acct := activities.AccountInput{App: app, Username: t.st.Username, Audit: au}
+		acct.Audit.RequestedAt = workflow.Now(dctx)
 		deleteErr = t.persist(dctx, "delete account in "+app, func(c workflow.Context) error {
 			acct.Audit.Retry = retried(c)
 			return workflow.ExecuteActivity(deprovisionOptions(c, "Delete the account created for this grant in "+app), acts.DeleteAccount, acct).Get(c, nil)

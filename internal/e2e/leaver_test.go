@@ -126,7 +126,7 @@ func TestLeaverEndToEnd(t *testing.T) {
 	out, err = runCLI(t, bin, cfg, "status", employee)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, offID)
-	assert.Contains(t, out, "account in postgres   disabled, revoked")
+	assert.Contains(t, out, "account in postgres   disabled (verified by read-back), revoked")
 	assert.Contains(t, out, "deleted after")
 
 	// HR can no longer retract it, and the finished hire was left as it was.

@@ -292,7 +292,8 @@ func TestOperatorReadCommandsAgree(t *testing.T) {
 	assert.Equal(t, offID, runs.Runs[0].WorkflowID)
 
 	cliJSON(t, bin, cfg, &st, "status", employee)
-	assert.Equal(t, "leaver: access removed, disabled accounts kept until deletion", st.Summary)
+	assert.Equal(t, "leaver: access removed (verified), disabled accounts kept until deletion", st.Summary,
+		"every application read the revocation back")
 	require.Len(t, st.Runs, 2)
 	assert.Equal(t, offID, st.Runs[0].WorkflowID, "newest first")
 	for _, h := range st.Access {

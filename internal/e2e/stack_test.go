@@ -51,6 +51,14 @@ func testConfig(t *testing.T) config.Config {
 // The stack must be up: a missing server fails the test, it never skips.
 func startWorker(t *testing.T, cfg config.Config) (client.Client, *app.Deps) {
 	t.Helper()
+	return startWorkerWith(t, cfg, nil)
+}
+
+// startWorkerWith is startWorker with a hook that may change the worker's
+// dependencies before it serves, e.g. point an application at a test
+// server of its own.
+func startWorkerWith(t *testing.T, cfg config.Config, mod func(*app.Deps)) (client.Client, *app.Deps) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -58,6 +66,9 @@ func startWorker(t *testing.T, cfg config.Config) (client.Client, *app.Deps) {
 	}
 	deps, err := app.NewDeps(ctx, cfg, logger)
 	require.NoError(t, err, "the stack must be up: run `make stack`")
+	if mod != nil {
+		mod(deps)
+	}
 	c, err := tclient.Dial(ctx, cfg, logger)
 	require.NoError(t, err, "the stack must be up: run `make stack`")
 	var wg sync.WaitGroup
