@@ -23,6 +23,7 @@ import (
 	"github.com/provisio-dev/provisio/internal/app"
 	"github.com/provisio-dev/provisio/internal/config"
 	"github.com/provisio-dev/provisio/internal/hr"
+	"github.com/provisio-dev/provisio/internal/store"
 	"github.com/provisio-dev/provisio/internal/tclient"
 )
 
@@ -88,13 +89,40 @@ func startWorkerWith(t *testing.T, cfg config.Config, mod func(*app.Deps)) (clie
 	return c, deps
 }
 
-// newEmployeeID returns an employee ID no earlier run used (E9xxxxx), so
-// each test run starts fresh workflows.
+// issuedIDs are the employee IDs newEmployeeID handed out in this test
+// binary: two tests must never share one, even before either has
+// reserved a username for it.
+var issuedIDs sync.Map
+
+// newEmployeeID returns an employee ID (E9xxxxx) that no test of this
+// binary was given and that no earlier run left a username or a ledger
+// entry for, so each test starts fresh workflows. A random pick alone
+// collides: a run hands out a few hundred of the 100,000.
 func newEmployeeID(t *testing.T) string {
 	t.Helper()
-	n, err := rand.Int(rand.Reader, big.NewInt(100000))
+	cfg, err := config.FromEnv()
 	require.NoError(t, err)
-	return fmt.Sprintf("E9%05d", n.Int64())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// store.Open applies the migrations: on a fresh machine this may run
+	// before any worker has created the tables.
+	conn, err := store.Open(ctx, cfg.StoreURL)
+	require.NoError(t, err, "the stack must be up: run `make stack`")
+	defer conn.Close()
+	for {
+		n, err := rand.Int(rand.Reader, big.NewInt(100000))
+		require.NoError(t, err)
+		id := fmt.Sprintf("E9%05d", n.Int64())
+		if _, taken := issuedIDs.LoadOrStore(id, true); taken {
+			continue
+		}
+		var used bool
+		require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM usernames WHERE employee_id = $1)
+			OR EXISTS (SELECT 1 FROM access_ledger WHERE employee_id = $1)`, id).Scan(&used))
+		if !used {
+			return id
+		}
+	}
 }
 
 // buildStarter builds the CLI once per test binary.
