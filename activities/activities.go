@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -289,7 +290,9 @@ func (a *Activities) EnableAccount(ctx context.Context, in AccountInput) (connec
 // evidence that access is gone, and the ledger keeps it. An application
 // that accepts the disable and ignores it fails the activity with a
 // retryable NotVerified error and nothing recorded; the leaver then applies
-// the application's disable_fallback.
+// the application's disable_fallback. An account the application no
+// longer has (gone before the disable, or removed by it) is recorded as
+// deleted once read back, and reported as NotFound.
 func (a *Activities) DisableAccount(ctx context.Context, in AccountInput) (connectors.DisableResponse, error) {
 	const op = "DisableAccount"
 	c, ch, err := a.accountChange(ctx, op, in, ledger.ActionDisabled)
@@ -297,13 +300,44 @@ func (a *Activities) DisableAccount(ctx context.Context, in AccountInput) (conne
 		return connectors.DisableResponse{}, err
 	}
 	res, err := c.DisableAccount(ctx, connectors.AccountRequest{Username: in.Username})
+	if connectors.IsNotFound(err) {
+		return res, a.gone(ctx, op, c, ch, err)
+	}
 	if err != nil {
 		return res, classify(in.App, op, err)
 	}
-	if err := a.verify(ctx, op, c, &ch, connectors.VerifyRequest{Username: in.Username, Check: connectors.CheckDisabled}, ledger.VerifiedReadBack); err != nil {
+	err = a.verify(ctx, op, c, &ch, connectors.VerifyRequest{Username: in.Username, Check: connectors.CheckDisabled}, ledger.VerifiedReadBack)
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.Type() == string(connectors.KindNotVerified) {
+		// Some applications remove an account they are asked to disable
+		// (a deactivation that is a soft delete): gone removes access as
+		// surely as disabled.
+		if v, verr := c.Verify(ctx, connectors.VerifyRequest{Username: in.Username, Check: connectors.CheckDeleted}); verr == nil && v.Verified {
+			return res, a.gone(ctx, op, c, ch, connectors.Errorf(connectors.KindNotFound, in.App, op, nil,
+				"account %q is gone: the application removed it when it was disabled", in.Username))
+		}
+	}
+	if err != nil {
 		return res, err
 	}
 	return res, a.record(ctx, op, ch, true)
+}
+
+// gone settles a disable that finds the account gone: the application says
+// it does not exist, which removes access as surely as a disable. Once a
+// read-back confirms it, the account is recorded as deleted (verified), and
+// the NotFound error tells the workflow to count it deleted.
+func (a *Activities) gone(ctx context.Context, op string, c connectors.Connector, disable change, notFound error) error {
+	del := disable
+	del.entry.Action = ledger.ActionDeleted
+	del.entry.Note = strings.TrimPrefix(del.entry.Note+"; found gone when disabling", "; ")
+	if err := a.verify(ctx, op, c, &del, connectors.VerifyRequest{Username: del.entry.Account, Check: connectors.CheckDeleted}, ledger.VerifiedReadBack); err != nil {
+		return err
+	}
+	if err := a.record(ctx, op, del, true); err != nil {
+		return err
+	}
+	return classify(del.entry.Application, op, notFound)
 }
 
 // DeleteAccount removes the account (delete-if-present), reads the

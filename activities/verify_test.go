@@ -154,3 +154,49 @@ func TestFallbackOnlyDeletes(t *testing.T) {
 	_, login := f.role(f.prefix("pg-b") + "ada")
 	assert.True(t, login, "nothing was disabled")
 }
+
+// deletesOnDisable is a real connector whose application removes an
+// account when asked to disable it (a deactivation that is a soft delete).
+type deletesOnDisable struct{ connectors.Connector }
+
+func (d deletesOnDisable) DisableAccount(ctx context.Context, req connectors.AccountRequest) (connectors.DisableResponse, error) {
+	_, err := d.DeleteAccount(ctx, req)
+	return connectors.DisableResponse{Changed: true}, err
+}
+
+// TestDisableOfAGoneAccount: an account gone before the disable, or
+// removed by it, has no access left. Once read back it is recorded as
+// deleted and reported NotFound, which the leaver counts as deleted.
+func TestDisableOfAGoneAccount(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		gone func(f *fixture)
+	}{
+		{"gone before the disable", func(f *fixture) {
+			f.exec("DROP ROLE " + qi(f.prefix("pg-b")+"ada"))
+		}},
+		{"removed by the disable", func(f *fixture) {
+			f.acts.Connectors["pg-b"] = deletesOnDisable{f.acts.Connectors["pg-b"]}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			_, err := run[connectors.EnsureAccountResponse](f, f.acts.EnsureAccount, activities.EnsureAccountInput{App: "pg-b", Account: account("ada"), Audit: joiner})
+			require.NoError(t, err)
+			before := len(f.ledger.all())
+			tc.gone(f)
+
+			_, err = f.env.ExecuteActivity(f.acts.DisableAccount, activities.AccountInput{App: "pg-b", Username: "ada", Audit: leaver})
+			assert.Equal(t, string(connectors.KindNotFound), errType(t, err))
+			exists, _ := f.role(f.prefix("pg-b") + "ada")
+			require.False(t, exists)
+			entries := f.ledger.all()
+			require.Len(t, entries, before+1)
+			e := entries[before]
+			assert.Equal(t, ledger.ActionDeleted, e.Action)
+			assert.Equal(t, ledger.VerifiedReadBack, e.VerifiedBy)
+			assert.Equal(t, leaver.RequestedAt, e.RequestedAt)
+			assert.Equal(t, "resigned; found gone when disabling", e.Note)
+		})
+	}
+}
