@@ -379,16 +379,25 @@ func verifiedLeaverSummary(off *runInfo, removal []ledger.Removal, ledgerOK bool
 	case len(removal) == 0:
 		unverified = "nothing in the access ledger to verify"
 	}
+	// An account still enabled, or still holding an entitlement, is not
+	// merely unverified: the run went on without it (its disable keeps
+	// failing), and the summary must not call its access removed.
+	removed := "leaver: access removed, "
+	for _, r := range removal {
+		if ledgerOK && !r.Removed {
+			removed = "leaver: access NOT removed everywhere, "
+		}
+	}
 	switch {
 	case off.Status == "completed" && unverified == "":
 		return "leaver: access removed (verified)"
 	case off.Status == "completed":
-		return "leaver: access removed, " + unverified
+		return removed + unverified
 	case off.Status == "running" && (off.State == workflows.StateRetention || off.State == workflows.StateDeleting):
 		if unverified == "" {
 			return "leaver: access removed (verified), disabled accounts kept until deletion"
 		}
-		return "leaver: access removed, " + unverified + "; disabled accounts kept until deletion"
+		return removed + unverified + "; disabled accounts kept until deletion"
 	}
 	head := "leaver: offboarding " + off.Status + ", access may remain"
 	if off.Status == "running" {

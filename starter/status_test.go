@@ -264,7 +264,7 @@ func TestStatusOfALeaverOnPostgreSQL(t *testing.T) {
 	t.Run("one application not verified", func(t *testing.T) {
 		out, _, err := runCmd(t, testCfg, c, statusCmd(open), id)
 		require.NoError(t, err)
-		assert.Contains(t, out, "Employee E100091: leaver: access removed, not verified in pg (disable not confirmed)\n")
+		assert.Contains(t, out, "Employee E100091: leaver: access NOT removed everywhere, not verified in pg (disable not confirmed)\n")
 		assert.Regexp(t, `pg\s+ana\.test\s+enabled\s+-\s+not verified: disable not confirmed\n`, out)
 		assert.Regexp(t, `(?s)Access now \(from the access ledger\):\nAPPLICATION.*pg\s+ana\.test\s+-\s+enabled`, out)
 	})
@@ -377,14 +377,14 @@ func TestStatusSummary(t *testing.T) {
 			"leaver: access removed (verified)"},
 		{"leaver done, one application not verified", statusReport{Runs: []runInfo{done}, Access: []holdingView{account},
 			Removal: []ledger.Removal{verifiedLDAP, enabledSCIM}}, true,
-			"leaver: access removed, not verified in scim (disable not confirmed)"},
+			"leaver: access NOT removed everywhere, not verified in scim (disable not confirmed)"},
 		{"leaver done, two not verified", statusReport{Runs: []runInfo{done}, Removal: []ledger.Removal{heldLDAP, legacySCIM}}, true,
-			"leaver: access removed, not verified in ldap (revoke of vpn not confirmed), scim (deleted without read-back)"},
+			"leaver: access NOT removed everywhere, not verified in ldap (revoke of vpn not confirmed), scim (deleted without read-back)"},
 		{"leaver done, two accounts in one application", statusReport{Runs: []runInfo{done}, Removal: []ledger.Removal{verifiedLDAP, legacyLDAP}}, true,
 			"leaver: access removed, not verified in ldap/b (disabled without read-back)"},
 		{"leaver done but the ledger still shows an entitlement", statusReport{Runs: []runInfo{done}, Access: []holdingView{disabled, grant},
 			Removal: []ledger.Removal{heldLDAP}}, true,
-			"leaver: access removed, not verified in ldap (revoke of vpn not confirmed)"},
+			"leaver: access NOT removed everywhere, not verified in ldap (revoke of vpn not confirmed)"},
 		{"leaver done, nothing in the ledger", statusReport{Runs: []runInfo{done}, Removal: []ledger.Removal{}}, true,
 			"leaver: access removed, nothing in the access ledger to verify"},
 		{"leaver done, ledger unreadable", statusReport{Runs: []runInfo{done}}, false,

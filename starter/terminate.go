@@ -268,6 +268,10 @@ func waitAccessRemoved(ctx context.Context, opts *rootOptions, c client.Client, 
 		return fmt.Errorf("read offboarding state of %s: %w", employeeID, err)
 	}
 	printOffboardingState(opts, employeeID, st)
+	if pending := notRemoved(st); len(pending) > 0 {
+		return fmt.Errorf("access of %s is not removed in %s yet: the run keeps retrying and needs attention (follow it with `starter status %s`)",
+			employeeID, strings.Join(pending, ", "), employeeID)
+	}
 	if !info.running {
 		if err := c.GetWorkflow(ctx, id, runID).Get(ctx, nil); err != nil {
 			return fmt.Errorf("offboarding of %s did not finish: %w", employeeID, err)
@@ -276,12 +280,29 @@ func waitAccessRemoved(ctx context.Context, opts *rootOptions, c client.Client, 
 	return nil
 }
 
+// notRemoved lists the applications whose account is neither disabled
+// nor deleted: a disable still failing (an outage, or an application that
+// ignores it) while the run has gone on with the others.
+func notRemoved(st workflows.OffboardingState) []string {
+	var out []string
+	for _, a := range st.Accounts {
+		if !a.Disabled && !a.Deleted {
+			out = append(out, a.Application)
+		}
+	}
+	return out
+}
+
 func printOffboardingState(opts *rootOptions, employeeID string, st workflows.OffboardingState) {
 	who := employeeID
 	if st.Username != "" {
 		who += " (" + st.Username + ")"
 	}
-	fmt.Fprintf(opts.out, "Access removed for %s at %s; state %s\n", who, st.AccessEndsAt.Local().Format(time.DateTime), st.State)
+	head := "Access removed for"
+	if len(notRemoved(st)) > 0 {
+		head = "Access NOT fully removed for"
+	}
+	fmt.Fprintf(opts.out, "%s %s at %s; state %s\n", head, who, st.AccessEndsAt.Local().Format(time.DateTime), st.State)
 	if len(st.Accounts) == 0 && len(st.Skipped) == 0 {
 		fmt.Fprintln(opts.out, "  no account anywhere: nothing to do")
 	}

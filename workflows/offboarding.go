@@ -34,7 +34,24 @@ const (
 	// of a step whose application is down.
 	firstRetryDelay = time.Minute
 	maxRetryDelay   = 10 * time.Minute
+	// slowRetryAfter is how long a step may fail before it is tried only
+	// every slowRetryDelay: an application that ignores a disable (policy
+	// disable_fallback: flag) can keep a loop going for weeks, and every
+	// try adds about ten events to the history; at 10 minutes that would
+	// reach Temporal's history limit in a month, at 6 hours never in a
+	// retention period.
+	slowRetryAfter = 24 * time.Hour
+	slowRetryDelay = 6 * time.Hour
 )
+
+// nextRetryDelay is the pause after delay before the next try of a step
+// that has been failing for failingFor.
+func nextRetryDelay(delay, failingFor time.Duration) time.Duration {
+	if failingFor >= slowRetryAfter {
+		return slowRetryDelay
+	}
+	return min(2*delay, maxRetryDelay)
+}
 
 // OffboardingInput starts a leaver. Like OnboardingInput it carries no
 // secret.
@@ -144,9 +161,16 @@ type OffboardingState struct {
 // timer, moves with SignalReschedule and is retracted by cancelling the
 // run, which then changes nothing.
 //
+// Every disable, revoke and delete is read back by its activity; a disable
+// the application ignores follows the application's disable_fallback in
+// policy (delete the account instead, or keep retrying flagged).
+//
 // Deprovisioning never compensates and never gives up: a step whose
 // application is down is retried with growing pauses while the run carries
-// NeedsAttention, and the other applications go on meanwhile. Only input
+// NeedsAttention, and the other applications go on meanwhile: a disable
+// that keeps failing holds up neither their revokes nor their deletions
+// (since version "independent-disable-loops"), and the run ends only once
+// every disable loop has. Only input
 // that can never work fails the run, at the end, after everything else was
 // done. Cancelling the run after the kill switch still completes the
 // disable and revoke passes (half-removed access is never left behind);
@@ -172,6 +196,18 @@ type offboarding struct {
 	attention bool
 	// deleting counts deletions in progress, for the state.
 	deleting int
+	// independent is set (workflow version "independent-disable-loops")
+	// when a disable that keeps failing no longer holds up the other
+	// applications: the sweep waits for each application's first try
+	// only, and loops counts the disable loops still going, which the run
+	// waits for before it ends.
+	independent bool
+	loops       workflow.WaitGroup
+	// pastSweep is set when the revoke phase has taken on the live
+	// applications; runCtx is the run's own context, which late deletions
+	// start their coroutine from.
+	pastSweep bool
+	runCtx    workflow.Context
 }
 
 // leaverApp is the run's knowledge of one application.
@@ -183,6 +219,12 @@ type leaverApp struct {
 	entitlements []string
 	// failed is set by a permanent problem: later phases skip the app.
 	failed bool
+	// disabling is set while a disable loop runs for the app, so a second
+	// sweep does not start another.
+	disabling bool
+	// handed is set once the run's revoke and delete phases took the app
+	// on, or its own late disable loop did.
+	handed bool
 }
 
 func (o *offboarding) snapshot() OffboardingState {
@@ -323,6 +365,11 @@ func (o *offboarding) kill(ctx workflow.Context) (OffboardingResult, error) {
 	defer cancel()
 	o.accessEnds = workflow.Now(ctx)
 	o.st.AccessEndsAt = o.accessEnds
+	// An application that accepts a disable and ignores it (policy
+	// disable_fallback: flag) may keep its loop going for weeks: it must
+	// not keep the other applications' entitlements and deletions waiting.
+	o.independent = workflow.GetVersion(dctx, "independent-disable-loops", workflow.DefaultVersion, 1) >= 1
+	o.loops = workflow.NewWaitGroup(dctx)
 	o.setState(dctx, StateDisabling)
 	o.setDetail(dctx, "")
 
@@ -364,13 +411,24 @@ func (o *offboarding) kill(ctx workflow.Context) (OffboardingResult, error) {
 	}
 	o.setDetail(dctx, "")
 	o.setState(dctx, StateRevoking)
-	o.revokeAll(dctx)
+	// The applications to revoke and delete in now. An application whose
+	// account is found later (its first reads failed) is handed on by its
+	// own disable loop once the disable holds (finishLate).
+	apps := o.live()
+	for _, a := range apps {
+		a.handed = true
+	}
+	o.pastSweep, o.runCtx = true, ctx
+	o.revokeAll(dctx, apps)
 	temps.Wait(dctx)
 
 	if len(o.live()) > 0 {
 		o.setState(ctx, StateRetention)
-		o.deleteAll(ctx)
+		o.deleteAll(ctx, apps)
 	}
+	// A disable still retrying ends when the application applies it, or
+	// finds the account gone (deleted above when its retention ended).
+	o.loops.Wait(dctx)
 	if ctx.Err() != nil {
 		var kept []string
 		for _, a := range o.apps {
@@ -420,13 +478,35 @@ func (o *offboarding) sweep(ctx workflow.Context) {
 	wg := workflow.NewWaitGroup(ctx)
 	for _, f := range found.Applications {
 		a := o.app(f.Application)
-		if a.failed {
+		if a.failed || a.disabling {
 			continue
 		}
 		wg.Add(1)
+		if !o.independent {
+			workflow.Go(ctx, func(gctx workflow.Context) {
+				defer wg.Done()
+				o.disableApp(gctx, a, found.Username, f, func() {})
+			})
+			continue
+		}
+		// The sweep waits for the first try only; a disable that fails
+		// goes on retrying in its own loop, which the run waits for at
+		// its end.
+		o.loops.Add(1)
+		a.disabling = true
 		workflow.Go(ctx, func(gctx workflow.Context) {
-			defer wg.Done()
-			o.disableApp(gctx, a, found.Username, f)
+			defer o.loops.Done()
+			released := false
+			release := func() {
+				if !released {
+					released = true
+					wg.Done()
+				}
+			}
+			defer release()
+			o.disableApp(gctx, a, found.Username, f, release)
+			a.disabling = false
+			o.finishLate(gctx, a)
 		})
 	}
 	wg.Wait(ctx)
@@ -441,8 +521,17 @@ func (o *offboarding) sweep(ctx workflow.Context) {
 	}
 }
 
-func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username string, f activities.FoundAccount) {
+// disableApp disables the person's account in one application until the
+// disable is verified (or the account is gone or deleted instead). It calls
+// tried once a try has failed, so a sweep need not wait for the retries.
+func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username string, f activities.FoundAccount, tried func()) {
 	app := f.Application
+	failed := func(err error) error {
+		if err != nil {
+			tried()
+		}
+		return err
+	}
 	if f.ErrorKind == string(connectors.KindInvalid) {
 		o.fail(ctx, a, app, "find account", temporal.NewApplicationError(f.Error, f.ErrorKind))
 		return
@@ -452,7 +541,7 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 			var r activities.FindAccountsResult
 			if err := workflow.ExecuteActivity(deprovisionOptions(c, "Find account in "+app), acts.FindAccounts,
 				activities.FindAccountsInput{EmployeeID: o.in.EmployeeID, Applications: []string{app}}).Get(c, &r); err != nil {
-				return err
+				return failed(err)
 			}
 			if len(r.Applications) != 1 {
 				// The reservation vanished: there is nothing to look for.
@@ -460,7 +549,7 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 				return nil
 			}
 			if f = r.Applications[0]; f.Error != "" {
-				return temporal.NewApplicationError(f.Error, f.ErrorKind)
+				return failed(temporal.NewApplicationError(f.Error, f.ErrorKind))
 			}
 			return nil
 		})
@@ -490,15 +579,22 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 	in.Audit.RequestedAt = workflow.Now(ctx)
 	fallback := false
 	err := o.persist(ctx, app, "disable account", func(c workflow.Context) error {
+		if a.acct.Deleted {
+			// Deleted meanwhile (its retention ended while the disable
+			// kept failing): nothing is left to disable.
+			return nil
+		}
 		if fallback {
-			return o.fallbackDelete(c, a, in)
+			return failed(o.fallbackDelete(c, a, in))
 		}
 		var r connectors.DisableResponse
 		in.Audit.Retry = retried(c)
 		err := workflow.ExecuteActivity(deprovisionOptions(c, "Disable account and end sessions in "+app), acts.DisableAccount, in).Get(c, &r)
 		switch {
 		case isKind(err, connectors.KindNotFound):
+			// Gone: the activity read that back and recorded it.
 			a.acct.Deleted, a.acct.DeletedAt = true, workflow.Now(c)
+			a.acct.Verified = ledger.VerifiedReadBack
 			return nil
 		case isKind(err, connectors.KindNotVerified) && f.DisableFallback == activities.FallbackDelete &&
 			workflow.GetVersion(c, "disable-fallback-delete", workflow.DefaultVersion, 1) >= 1:
@@ -508,12 +604,12 @@ func (o *offboarding) disableApp(ctx workflow.Context, a *leaverApp, username st
 			fallback = true
 			a.acct.Fallback = "the application ignored the disable (" + message(err) + "); deleted instead, before its retention ended"
 			workflow.GetLogger(c).Warn("Disable ignored; deleting the account as the policy says", "application", app, "error", err)
-			return o.fallbackDelete(c, a, in)
+			return failed(o.fallbackDelete(c, a, in))
 		case err != nil:
 			// A NotVerified disable under the flag fallback lands here: the
 			// step is listed as a problem (NeedsAttention) and tried again
 			// with growing pauses until the application applies it.
-			return err
+			return failed(err)
 		}
 		a.acct.Disabled = true
 		a.acct.Verified = ledger.VerifiedReadBack
@@ -539,6 +635,28 @@ func (o *offboarding) fallbackDelete(ctx workflow.Context, a *leaverApp, disable
 	a.acct.Deleted, a.acct.DeletedAt = true, workflow.Now(ctx)
 	a.acct.Verified = ledger.VerifiedFallbackDelete
 	return nil
+}
+
+// finishLate revokes and, after its retention, deletes the account of an
+// application whose disable settled after the revoke phase had taken on
+// the others (its account could not be read until then).
+func (o *offboarding) finishLate(ctx workflow.Context, a *leaverApp) {
+	if !o.pastSweep || a.handed || !a.live() {
+		return
+	}
+	a.handed = true
+	o.revokeApp(ctx, a)
+	if !a.live() {
+		return
+	}
+	// The deletion waits on the run's own context, like deleteAll, so a
+	// cancelled run keeps the account; it needs a coroutine of its own to
+	// block on that context.
+	o.loops.Add(1)
+	workflow.Go(o.runCtx, func(rctx workflow.Context) {
+		defer o.loops.Done()
+		o.deleteApp(rctx, a)
+	})
 }
 
 // awaitOnboarding waits until the person's onboarding (cancelled by kill)
@@ -605,79 +723,101 @@ func (o *offboarding) cancelRuns(ctx workflow.Context, what string, activity, in
 	}
 }
 
-// revokeAll removes every entitlement of every account, the applications
-// in parallel.
-func (o *offboarding) revokeAll(ctx workflow.Context) {
+// revokeAll removes every entitlement of the accounts in apps, the
+// applications in parallel.
+func (o *offboarding) revokeAll(ctx workflow.Context, apps []*leaverApp) {
 	wg := workflow.NewWaitGroup(ctx)
-	for _, a := range o.live() {
+	for _, a := range apps {
 		wg.Add(1)
 		workflow.Go(ctx, func(gctx workflow.Context) {
 			defer wg.Done()
-			app := a.acct.Application
-			for _, ent := range a.entitlements {
-				in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent, Audit: o.audit()}
-				in.Audit.RequestedAt = workflow.Now(gctx)
-				err := o.persist(gctx, app, "revoke "+ent, func(c workflow.Context) error {
-					in.Audit.Retry = retried(c)
-					err := workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
-					if isKind(err, connectors.KindNotFound) {
-						// The entitlement itself is gone: nothing is held.
-						return nil
-					}
-					return err
-				})
-				if err != nil {
-					o.fail(gctx, a, app, "revoke "+ent, err)
-					return
-				}
-				a.acct.Revoked = append(a.acct.Revoked, ent)
-			}
+			o.revokeApp(gctx, a)
 		})
 	}
 	wg.Wait(ctx)
 }
 
-// deleteAll deletes each account when its application's retention ends.
-// ctx is the run's own context: cancelling the run keeps the accounts that
-// are not deleted yet.
-func (o *offboarding) deleteAll(ctx workflow.Context) {
+// revokeApp removes every entitlement the account held at the last sweep,
+// one after another.
+func (o *offboarding) revokeApp(ctx workflow.Context, a *leaverApp) {
+	app := a.acct.Application
+	for _, ent := range a.entitlements {
+		in := activities.EntitlementInput{App: app, Username: o.st.Username, Entitlement: ent, Audit: o.audit()}
+		in.Audit.RequestedAt = workflow.Now(ctx)
+		err := o.persist(ctx, app, "revoke "+ent, func(c workflow.Context) error {
+			in.Audit.Retry = retried(c)
+			err := workflow.ExecuteActivity(deprovisionOptions(c, "Revoke "+ent+" in "+app), acts.RevokeEntitlement, in).Get(c, nil)
+			if isKind(err, connectors.KindNotFound) {
+				// The entitlement itself is gone: nothing is held.
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			o.fail(ctx, a, app, "revoke "+ent, err)
+			return
+		}
+		a.acct.Revoked = append(a.acct.Revoked, ent)
+	}
+}
+
+// deleteAll deletes each account of apps still live when its
+// application's retention ends. ctx is the run's own context: cancelling
+// the run keeps the accounts that are not deleted yet.
+func (o *offboarding) deleteAll(ctx workflow.Context, apps []*leaverApp) {
 	wg := workflow.NewWaitGroup(ctx)
-	for _, a := range o.live() {
+	for _, a := range apps {
+		if !a.live() {
+			continue
+		}
 		wg.Add(1)
 		workflow.Go(ctx, func(gctx workflow.Context) {
 			defer wg.Done()
-			app := a.acct.Application
-			if wait := a.acct.DeleteAfter.Sub(workflow.Now(gctx)); wait > 0 {
-				if err := workflow.NewTimerWithOptions(gctx, wait, workflow.TimerOptions{
-					Summary: "Retention of the account in " + app + " until " + a.acct.DeleteAfter.Format(time.DateOnly),
-				}).Get(gctx, nil); err != nil {
-					a.acct.Kept = true
-					return
-				}
-			}
-			o.deleting++
-			o.setState(gctx, StateDeleting)
-			in := activities.AccountInput{App: app, Username: o.st.Username, Audit: o.audit()}
-			in.Audit.RequestedAt = workflow.Now(gctx)
-			err := o.persist(gctx, app, "delete account", func(c workflow.Context) error {
-				in.Audit.Retry = retried(c)
-				return workflow.ExecuteActivity(deprovisionOptions(c, "Delete account in "+app), acts.DeleteAccount, in).Get(c, nil)
-			})
-			o.deleting--
-			switch {
-			case err == nil:
-				a.acct.Deleted, a.acct.DeletedAt = true, workflow.Now(gctx)
-			case gctx.Err() != nil:
-				a.acct.Kept = true
-			default:
-				o.fail(gctx, a, app, "delete account", err)
-			}
-			if o.deleting == 0 && gctx.Err() == nil {
-				o.setState(gctx, StateRetention)
-			}
+			o.deleteApp(gctx, a)
 		})
 	}
 	wg.Wait(ctx)
+}
+
+// deleteApp waits for the end of the account's retention, then deletes it.
+func (o *offboarding) deleteApp(ctx workflow.Context, a *leaverApp) {
+	app := a.acct.Application
+	if wait := a.acct.DeleteAfter.Sub(workflow.Now(ctx)); wait > 0 {
+		if err := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{
+			Summary: "Retention of the account in " + app + " until " + a.acct.DeleteAfter.Format(time.DateOnly),
+		}).Get(ctx, nil); err != nil {
+			a.acct.Kept = true
+			return
+		}
+	}
+	if a.acct.Deleted {
+		// Gone meanwhile: a disable still retrying found it so.
+		return
+	}
+	o.deleting++
+	o.setState(ctx, StateDeleting)
+	in := activities.AccountInput{App: app, Username: o.st.Username, Audit: o.audit()}
+	in.Audit.RequestedAt = workflow.Now(ctx)
+	err := o.persist(ctx, app, "delete account", func(c workflow.Context) error {
+		in.Audit.Retry = retried(c)
+		return workflow.ExecuteActivity(deprovisionOptions(c, "Delete account in "+app), acts.DeleteAccount, in).Get(c, nil)
+	})
+	o.deleting--
+	switch {
+	case err == nil:
+		a.acct.Deleted, a.acct.DeletedAt = true, workflow.Now(ctx)
+		if a.acct.Verified == "" {
+			// Its disable never held; the deletion, read back, did.
+			a.acct.Verified = ledger.VerifiedReadBack
+		}
+	case ctx.Err() != nil:
+		a.acct.Kept = true
+	default:
+		o.fail(ctx, a, app, "delete account", err)
+	}
+	if o.deleting == 0 && ctx.Err() == nil {
+		o.setState(ctx, StateRetention)
+	}
 }
 
 // audit is the ledger justification of the leaver's changes: no policy
@@ -691,12 +831,16 @@ func (o *offboarding) audit() activities.Audit {
 func (o *offboarding) live() []*leaverApp {
 	var out []*leaverApp
 	for _, a := range o.apps {
-		if a.exists && !a.acct.Deleted && !a.failed {
+		if a.live() {
 			out = append(out, a)
 		}
 	}
 	return out
 }
+
+// live reports whether the account exists, is not deleted and has no
+// permanent problem.
+func (a *leaverApp) live() bool { return a.exists && !a.acct.Deleted && !a.failed }
 
 // app returns the run's record of an application, adding it in name order.
 func (o *offboarding) app(name string) *leaverApp {
@@ -719,11 +863,12 @@ func (o *offboarding) skip(app, reason string) {
 // persist runs one deprovisioning step until it succeeds. Each try is an
 // activity with a few quick retries of its own; after a failed try the
 // step is listed as a problem, which sets NeedsAttention, and is tried
-// again after a durable pause that grows to maxRetryDelay. It returns nil
+// again after a durable pause that grows to maxRetryDelay (slowRetryDelay
+// once the step has failed for a day). It returns nil
 // once the step succeeded (clearing its problem), the error of input that
 // can never work, or the cancellation error when ctx is cancelled.
 func (o *offboarding) persist(ctx workflow.Context, app, step string, try func(workflow.Context) error) error {
-	delay := firstRetryDelay
+	delay, start := firstRetryDelay, workflow.Now(ctx)
 	for tries := 0; ; tries++ {
 		err := try(withRetried(ctx, tries > 0))
 		if err == nil {
@@ -740,7 +885,7 @@ func (o *offboarding) persist(ctx workflow.Context, app, step string, try func(w
 			o.resolve(ctx, app, step)
 			return err
 		}
-		delay = min(2*delay, maxRetryDelay)
+		delay = nextRetryDelay(delay, workflow.Now(ctx).Sub(start))
 	}
 }
 

@@ -401,7 +401,7 @@ func TestOffboardingOutageNeedsAttentionUntilTheApplicationRecovers(t *testing.T
 	})
 	env.RegisterDelayedCallback(func() {
 		st := env.state(t)
-		require.Equal(t, StateDisabling, st.State)
+		require.Equal(t, StateRetention, st.State, "the applications that answered went on to revoke")
 		require.True(t, st.NeedsAttention)
 		var apps []string
 		for _, p := range st.Problems {
@@ -410,8 +410,11 @@ func TestOffboardingOutageNeedsAttentionUntilTheApplicationRecovers(t *testing.T
 			require.Contains(t, p.Error, "Unavailable")
 		}
 		require.ElementsMatch(t, []string{"postgres: disable account", "scim: find account"}, apps)
-		require.Contains(t, env.rec.list(), "disable ldap", "one application's outage does not hold the others back")
-		require.NotContains(t, strings.Join(env.rec.list(), ","), "revoke", "revokes wait for every disable")
+		calls := env.rec.list()
+		require.Contains(t, calls, "disable ldap", "one application's outage does not hold the others back")
+		require.Contains(t, calls, "revoke ldap/all-staff", "nor their revokes")
+		require.Contains(t, calls, "revoke postgres/analytics_read", "a disable still retrying does not keep the account's entitlements")
+		require.NotContains(t, strings.Join(calls, ","), "scim", "scim's account is not known yet")
 	}, 30*time.Second)
 	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
 
@@ -433,7 +436,9 @@ func TestOffboardingOutageNeedsAttentionUntilTheApplicationRecovers(t *testing.T
 	require.Contains(t, env.rec.list(), "revoke scim/engineering")
 	require.Contains(t, env.rec.list(), "delete scim")
 	pos := positions(env.rec.list())
-	require.Less(t, pos["disable postgres"], pos["revoke ldap/all-staff"])
+	require.Less(t, pos["disable scim"], pos["revoke scim/engineering"], "found late, scim still goes disable, revoke, delete")
+	require.Less(t, pos["revoke scim/engineering"], pos["delete scim"])
+	require.Equal(t, testStart.Add(30*policy.Day), env.rec.at["delete scim"], "after its retention, counted from the kill switch")
 	require.Len(t, res.Accounts, 3)
 	st := env.state(t)
 	require.False(t, st.NeedsAttention)
@@ -511,6 +516,82 @@ func TestOffboardingDisableIgnored(t *testing.T) {
 		assert.True(t, res.Accounts[0].Disabled)
 		assert.Empty(t, res.Accounts[0].Fallback)
 	})
+}
+
+// TestOffboardingIgnoredDisableHoldsUpNothingElse: under the flag fallback
+// an application that never applies the disable keeps its loop going, but
+// every entitlement is still revoked at once and every account deleted
+// when its retention ends, the ignoring application's included, which
+// settles its loop.
+func TestOffboardingIgnoredDisableHoldsUpNothingElse(t *testing.T) {
+	w := newWorld()
+	ldapAcct := w.accounts["ldap"]
+	ldapAcct.Retention = 2 * policy.Day
+	w.accounts["ldap"] = ldapAcct
+	deleted, disables := false, 0
+	var secondDay int // activity attempts on the second day
+	var env *leaverEnv
+	env = newLeaverEnv(t, w, func(call string) error {
+		switch call {
+		case "delete ldap":
+			deleted = true
+		case "disable ldap":
+			disables++
+			if at := env.Now().UTC(); at.After(testStart.Add(25*time.Hour)) && at.Before(testStart.Add(48*time.Hour)) {
+				secondDay++
+			}
+			if !deleted {
+				return temporal.NewApplicationError("ldap DisableAccount: not verified: account still reads as enabled", string(connectors.KindNotVerified))
+			}
+		}
+		return nil
+	})
+	var during OffboardingState
+	env.RegisterDelayedCallback(func() { during = env.state(t) }, time.Hour)
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+	res := env.result(t)
+
+	assert.Equal(t, StateRetention, during.State)
+	assert.True(t, during.NeedsAttention)
+	for _, call := range []string{"revoke ldap/all-staff", "revoke ldap/engineering", "revoke postgres/analytics_read"} {
+		assert.Less(t, env.rec.at[call], testStart.Add(time.Minute), "%s: at once, not after the ignored disable", call)
+	}
+	assert.Equal(t, testStart.Add(2*policy.Day), env.rec.at["delete ldap"], "the ignoring application's account is deleted when its retention ends")
+	assert.Equal(t, testStart.Add(30*policy.Day), env.rec.at["delete postgres"])
+	assert.NotContains(t, env.rec.list(), "disable ldap", "the disable never held")
+	assert.Greater(t, disables, 100, "retried all along, every 10 minutes on the first day")
+	assert.Positive(t, secondDay)
+	assert.LessOrEqual(t, secondDay, 5*5, "after a day, every 6 hours (5 attempts a try): the history stays small")
+	assert.Equal(t, []bool{true, false}, env.attention, "cleared once the deletion settled it")
+	ldapRes := res.Accounts[0]
+	assert.True(t, ldapRes.Deleted)
+	assert.False(t, ldapRes.Disabled)
+	assert.Equal(t, ledger.VerifiedReadBack, ldapRes.Verified, "the deletion was read back")
+	assert.Equal(t, StateCompleted, env.state(t).State)
+}
+
+// TestOffboardingAccountGoneAtTheDisable: an application that no longer has
+// the account (the activity read that back and recorded it deleted) needs
+// no revoke and no deletion.
+func TestOffboardingAccountGoneAtTheDisable(t *testing.T) {
+	env := newLeaverEnv(t, newWorld(), func(call string) error {
+		if call == "disable postgres" {
+			return temporal.NewNonRetryableApplicationError("postgres DisableAccount: NotFound: role gone", string(connectors.KindNotFound), nil)
+		}
+		return nil
+	})
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+	res := env.result(t)
+	calls := env.rec.list()
+	assert.NotContains(t, calls, "revoke postgres/analytics_read")
+	assert.NotContains(t, calls, "delete postgres")
+	require.Len(t, res.Accounts, 2)
+	pg := res.Accounts[1]
+	assert.Equal(t, "postgres", pg.Application)
+	assert.True(t, pg.Deleted)
+	assert.Equal(t, testStart, pg.DeletedAt)
+	assert.Equal(t, ledger.VerifiedReadBack, pg.Verified)
+	assert.Empty(t, env.attention)
 }
 
 func TestOffboardingWithNoAccountAnywhereHasNothingToDo(t *testing.T) {

@@ -611,7 +611,7 @@ func (t *tempAccess) end(ctx workflow.Context, state, by, reason string) (Tempor
 // quick activity retries, then durable growing pauses while the run
 // carries NeedsAttention. Only input that can never work stops it.
 func (t *tempAccess) persist(ctx workflow.Context, step string, try func(workflow.Context) error) error {
-	delay := firstRetryDelay
+	delay, start := firstRetryDelay, workflow.Now(ctx)
 	for tries := 0; ; tries++ {
 		err := try(withRetried(ctx, tries > 0))
 		if err == nil || isKind(err, connectors.KindInvalid) {
@@ -629,7 +629,7 @@ func (t *tempAccess) persist(ctx workflow.Context, step string, try func(workflo
 		if err := workflow.NewTimerWithOptions(ctx, delay, workflow.TimerOptions{Summary: "Retry " + step}).Get(ctx, nil); err != nil {
 			return err
 		}
-		delay = min(2*delay, maxRetryDelay)
+		delay = nextRetryDelay(delay, workflow.Now(ctx).Sub(start))
 	}
 }
 

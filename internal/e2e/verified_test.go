@@ -179,7 +179,8 @@ func TestVerifiedRevocation(t *testing.T) {
 		assert.Contains(t, out, "access removed (verified)")
 		// Still in retention for LDAP and PostgreSQL: replaying it proves a
 		// new worker can take the fallback path over.
-		recordHistory(t, s.c, workflows.OffboardingID(s.employee), "", "offboarding-disable-fallback-v1")
+		// (v1 was recorded before the disable loops ran independently.)
+		recordHistory(t, s.c, workflows.OffboardingID(s.employee), "", "offboarding-disable-fallback-v2")
 	})
 
 	t.Run("flag", func(t *testing.T) {
@@ -188,18 +189,21 @@ func TestVerifiedRevocation(t *testing.T) {
 		defer cancel()
 		s.hire(t, ctx)
 
-		out, err := runCLI(t, s.bin, s.cfg, "terminate", s.employee, "--reason", "e2e ignored disable")
-		require.NoError(t, err, out)
+		// The quick retries of the SCIM disable take about 20 s; then the
+		// run flags itself for an operator and goes on with the other
+		// applications, and --wait says access is not fully removed.
+		out, err := runCLI(t, s.bin, s.cfg, "terminate", s.employee, "--reason", "e2e ignored disable", "--wait")
+		require.Error(t, err, out)
+		assert.Contains(t, out, "Access NOT fully removed for "+s.employee)
+		assert.Contains(t, out, "scim       NOT disabled yet")
+		assert.Contains(t, out, "ldap       disabled (verified by read-back)")
+		assert.Contains(t, out, "is not removed in scim yet: the run keeps retrying and needs attention")
 		offID := workflows.OffboardingID(s.employee)
-		// The quick retries of one try take about 20 s; then the run flags
-		// itself for an operator.
-		require.Eventually(t, func() bool {
-			info, err := describeRun(ctx, s.c, offID)
-			return err == nil && info.needsAttention
-		}, 90*time.Second, time.Second, "NeedsAttention is raised while the disable is ignored")
 		info, err := describeRun(ctx, s.c, offID)
 		require.NoError(t, err)
+		assert.True(t, info.needsAttention, "NeedsAttention is raised while the disable is ignored")
 		assert.Equal(t, "running", info.status, "it never gives up")
+		assert.Equal(t, workflows.StateRetention, info.state, "the other applications were not held up")
 
 		v, err := s.c.QueryWorkflow(ctx, offID, "", workflows.QueryState)
 		require.NoError(t, err)
@@ -214,14 +218,24 @@ func TestVerifiedRevocation(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, ok, "the application still lets the person in, and nobody pretends otherwise")
 		revs := s.revocations(t, ctx)
-		assert.Empty(t, revs["scim"], "the ledger records no SCIM revocation it could not verify")
+		for _, e := range revs["scim"] {
+			// Its groups were removed and read back; its disable was not.
+			assert.Equal(t, ledger.ActionRevoked, e.Action, "the ledger records no SCIM disable it could not verify")
+			assert.Equal(t, ledger.VerifiedReadBack, e.VerifiedBy)
+		}
 		require.NotEmpty(t, revs["ldap"], "the other applications' disables are verified and recorded")
 		assert.Equal(t, ledger.VerifiedReadBack, revs["ldap"][0].VerifiedBy)
+		acct, err := s.scim.GetAccount(ctx, connectors.AccountRequest{Username: s.username})
+		require.NoError(t, err)
+		assert.Empty(t, acct.Entitlements, "the ignoring application's groups were revoked all the same")
 
 		out, err = runCLI(t, s.bin, s.cfg, "status", s.employee)
 		require.NoError(t, err, out)
 		assert.NotContains(t, out, "access removed (verified)")
+		assert.Contains(t, out, "leaver: access NOT removed everywhere, not verified in scim (disable not confirmed)")
 		assert.Contains(t, out, "needs attention")
 		assert.Contains(t, out, "scim")
+		// In retention with the SCIM disable still retrying.
+		recordHistory(t, s.c, offID, "", "offboarding-disable-flag-v1")
 	})
 }
