@@ -20,6 +20,12 @@ import (
 // payload is a RescheduleInput. Once access has been removed it is ignored.
 const SignalReschedule = "reschedule"
 
+// SignalRetryNow makes every step of an offboarding that waits to be tried
+// again (an application down, a disable ignored) try at once, with its
+// pauses starting over: an operator sends it after fixing the application
+// (`starter retry`). It carries no payload.
+const SignalRetryNow = "retry-now"
+
 // Deprovisioning timings.
 const (
 	// settleAfterOnboarding is how long after a cancelled onboarding closed
@@ -203,6 +209,9 @@ type offboarding struct {
 	// waits for before it ends.
 	independent bool
 	loops       workflow.WaitGroup
+	// retries counts SignalRetryNow signals; a waiting step tries again
+	// when it changes.
+	retries int
 	// pastSweep is set when the revoke phase has taken on the live
 	// applications; runCtx is the run's own context, which late deletions
 	// start their coroutine from.
@@ -284,6 +293,12 @@ func (o *offboarding) run(ctx workflow.Context) (OffboardingResult, error) {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrEmployeeID.ValueSet(id), AttrLifecycleEvent.ValueSet(EventLeaver))
 
 	resched := workflow.GetSignalChannel(ctx, SignalReschedule)
+	retryNow := workflow.GetSignalChannel(ctx, SignalRetryNow)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		for retryNow.Receive(gctx, nil) {
+			o.retries++
+		}
+	})
 	o.schedule(ctx, o.in.LastDay)
 	if o.accessEnds.After(workflow.Now(ctx)) {
 		if err := o.waitForLastDay(ctx, resched); err != nil {
@@ -881,9 +896,19 @@ func (o *offboarding) persist(ctx workflow.Context, app, step string, try func(w
 		}
 		o.trouble(ctx, Problem{Application: app, Step: step, Error: message(err), Since: workflow.Now(ctx)})
 		workflow.GetLogger(ctx).Warn("Deprovisioning step failed; retrying", "application", app, "step", step, "retryIn", delay, "error", err)
-		if err := workflow.NewTimerWithOptions(ctx, delay, workflow.TimerOptions{Summary: "Retry " + step + " in " + app}).Get(ctx, nil); err != nil {
+		asked := o.retries
+		now, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+			Timeout: delay, TimerOptions: workflow.TimerOptions{Summary: "Retry " + step + " in " + app},
+		}, func() bool { return o.retries != asked })
+		if err != nil {
 			o.resolve(ctx, app, step)
 			return err
+		}
+		if now {
+			// An operator fixed something: try at once, and back off
+			// from the start again if it still fails.
+			delay, start = firstRetryDelay, workflow.Now(ctx)
+			continue
 		}
 		delay = nextRetryDelay(delay, workflow.Now(ctx).Sub(start))
 	}

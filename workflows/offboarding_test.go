@@ -570,6 +570,30 @@ func TestOffboardingIgnoredDisableHoldsUpNothingElse(t *testing.T) {
 	assert.Equal(t, StateCompleted, env.state(t).State)
 }
 
+// TestOffboardingRetryNow: once an operator has fixed the application
+// that ignored the disable, SignalRetryNow makes the waiting step try at
+// once instead of at its next slot, six hours apart by then.
+func TestOffboardingRetryNow(t *testing.T) {
+	fixed := false
+	env := newLeaverEnv(t, newWorld(), func(call string) error {
+		if call == "disable ldap" && !fixed {
+			return temporal.NewApplicationError("ldap DisableAccount: not verified: account still reads as enabled", string(connectors.KindNotVerified))
+		}
+		return nil
+	})
+	fixedAt := testStart.Add(31 * time.Hour)
+	env.RegisterDelayedCallback(func() {
+		fixed = true
+		env.SignalWorkflow(SignalRetryNow, nil)
+	}, fixedAt.Sub(testStart))
+	env.ExecuteWorkflow(Offboarding, OffboardingInput{EmployeeID: leaverID})
+	res := env.result(t)
+	assert.Equal(t, fixedAt, env.rec.at["disable ldap"], "tried the moment it was asked")
+	assert.Equal(t, []bool{true, false}, env.attention)
+	assert.True(t, res.Accounts[0].Disabled)
+	assert.Equal(t, ledger.VerifiedReadBack, res.Accounts[0].Verified)
+}
+
 // TestOffboardingAccountGoneAtTheDisable: an application that no longer has
 // the account (the activity read that back and recorded it deleted) needs
 // no revoke and no deletion.

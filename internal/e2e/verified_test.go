@@ -235,7 +235,27 @@ func TestVerifiedRevocation(t *testing.T) {
 		assert.Contains(t, out, "leaver: access NOT removed everywhere, not verified in scim (disable not confirmed)")
 		assert.Contains(t, out, "needs attention")
 		assert.Contains(t, out, "scim")
-		// In retention with the SCIM disable still retrying.
+		// The application's administrator removes the user by hand and
+		// asks the run to try again now rather than at its next slot: the
+		// disable finds the user gone, which is read back and recorded.
+		_, err = s.scim.DeleteAccount(ctx, connectors.AccountRequest{Username: s.username})
+		require.NoError(t, err)
+		out, err = runCLI(t, s.bin, s.cfg, "retry", s.employee)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "Asked "+offID+" to try again now:\n  scim: disable account: ")
+		require.Eventually(t, func() bool {
+			info, err := describeRun(ctx, s.c, offID)
+			return err == nil && !info.needsAttention
+		}, 30*time.Second, 200*time.Millisecond, "the retry settled it and cleared NeedsAttention")
+		revs = s.revocations(t, ctx)
+		last := revs["scim"][len(revs["scim"])-1]
+		assert.Equal(t, ledger.ActionDeleted, last.Action)
+		assert.Equal(t, ledger.VerifiedReadBack, last.VerifiedBy)
+		assert.Contains(t, last.Note, "found gone when disabling")
+		out, err = runCLI(t, s.bin, s.cfg, "status", s.employee)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "leaver: access removed (verified)")
+		// In retention after a retry-now signal settled the SCIM disable.
 		recordHistory(t, s.c, offID, "", "offboarding-disable-flag-v1")
 	})
 }
