@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,27 +14,14 @@ import (
 )
 
 // runRetry runs `starter retry` against c (nil: the command must refuse
-// before dialling).
+// before dialling); the command closes its client, the test's stays open.
 func runRetry(t *testing.T, c client.Client, cfg config.Config, args ...string) (string, error) {
 	t.Helper()
-	var out bytes.Buffer
-	opts := &rootOptions{out: &out, errOut: &out, cfg: cfg,
-		dial: func(context.Context, config.Config) (client.Client, error) {
-			if c == nil {
-				t.Fatal("the command must refuse its input before dialing")
-			}
-			return keepOpen{c}, nil
-		}}
-	cmd := newRetryCmd(opts)
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	cmd.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd.SetContext(ctx)
-	err := cmd.Execute()
-	return out.String(), err
+	if c != nil {
+		c = keepOpen{c}
+	}
+	out, errOut, err := runCmd(t, cfg, c, newRetryCmd, args...)
+	return out + errOut, err
 }
 
 // TestRetryIsRefusedWhenNothingWaits: only a running offboarding with a
