@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -12,10 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -238,54 +234,12 @@ func startCodecServer(t *testing.T, bin string, cfg config.Config) string {
 	cmd := exec.Command(bin, "codec-server", "--addr", "127.0.0.1:0")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(codecEnv(cfg), "TEMPORAL_UI_URL="+cfg.UIURL)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	addrc := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		listening := regexp.MustCompile(`msg="codec server listening" addr=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			<-copied
-			assert.NoError(t, err, "codec-server stops cleanly on SIGTERM")
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("codec-server did not stop within 30s of SIGTERM")
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, k := range strings.Split(codec.FormatKeys(cfg.Codec.Keys), ",") {
-			_, secret, _ := strings.Cut(k, ":")
-			assert.NotContains(t, logs.String(), secret, "the key is never logged")
-		}
-	})
-	select {
-	case addr := <-addrc:
-		return "http://" + addr
-	case <-time.After(30 * time.Second):
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("codec-server did not start listening:\n%s", logs.String())
+	var secrets []string
+	for _, k := range strings.Split(codec.FormatKeys(cfg.Codec.Keys), ",") {
+		_, secret, _ := strings.Cut(k, ":")
+		secrets = append(secrets, secret)
 	}
-	return ""
+	return startListener(t, cmd, "codec server listening", 30*time.Second, 30*time.Second, secrets...)
 }
 
 // TestEncryptedHireLeavesNoPersonalDataInTemporal hires a person shaped

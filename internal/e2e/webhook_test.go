@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,10 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,54 +41,7 @@ func serveWebhook(t *testing.T, bin string, cfg config.Config) string {
 		"PROVISIO_ROSTER="+cfg.RosterFile,
 		"PROVISIO_WEBHOOK_SECRET="+webhookSecret,
 	)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	addrc := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		listening := regexp.MustCompile(`msg="webhook listening" addr=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			<-copied
-			assert.NoError(t, err, "serve stops cleanly on SIGTERM")
-		case <-time.After(45 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("serve did not stop within 45s of SIGTERM")
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		assert.NotContains(t, logs.String(), webhookSecret, "the secret is never logged")
-		if t.Failed() {
-			t.Logf("serve log:\n%s", logs.String())
-		}
-	})
-	select {
-	case addr := <-addrc:
-		return "http://" + addr
-	case <-time.After(60 * time.Second):
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("serve did not start listening:\n%s", logs.String())
-	}
-	return ""
+	return startListener(t, cmd, "webhook listening", 60*time.Second, 45*time.Second, webhookSecret)
 }
 
 // signedPost is one webhook request as HR would send it.
